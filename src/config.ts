@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Every environment variable Parley reads; documented in README.md ("Configuration"). */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  MAX_MESSAGE_BYTES: z.coerce.number().int().min(1).default(16 * 1024),
+  SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  TOKEN_ISSUER: z.string().min(1).default('parley'),
+  TOKEN_AUDIENCE: z.string().min(1).default('parley'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().default('development'),
+});
+
+export type Config = Readonly<{
+  port: number;
+  host: string;
+  adminToken: string;
+  /** True when ADMIN_TOKEN was generated and saved under DATA_DIR (embedded default). */
+  adminTokenGenerated: boolean;
+  /** `null` selects PostgreSQL at `databaseUrl`. `':memory:'` keeps PGlite in memory (tests). */
+  dataDir: string | null;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  maxBodyBytes: number;
+  maxMessageBytes: number;
+  /** Encrypts token signing keys at rest; derived from ADMIN_TOKEN when SECRET_KEY is unset. */
+  secretKey: string;
+  tokenIssuer: string;
+  tokenAudience: string;
+  logLevel: string;
+  production: boolean;
+}>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses the environment once, reports every problem at once, and freezes the result. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const embedded = !e.DATABASE_URL;
+  const dataDir = embedded ? (e.DATA_DIR === ':memory:' ? ':memory:' : resolve(e.DATA_DIR)) : null;
+
+  let adminToken = e.ADMIN_TOKEN;
+  let adminTokenGenerated = false;
+  if (!adminToken) {
+    // Zero setup on a laptop: the embedded store gets a generated operator token, kept beside
+    // its data. A deployment on PostgreSQL must choose its own.
+    if (!embedded || dataDir === ':memory:') {
+      throw new ConfigError(['ADMIN_TOKEN: required when DATABASE_URL is set or DATA_DIR is :memory:']);
+    }
+    adminToken = readOrCreateAdminToken(dataDir!);
+    adminTokenGenerated = true;
+  }
+
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    adminToken,
+    adminTokenGenerated,
+    dataDir,
+    databaseUrl: e.DATABASE_URL ?? null,
+    redisUrl: e.REDIS_URL ?? null,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    secretKey: e.SECRET_KEY ?? `admin-token:${adminToken}`,
+    tokenIssuer: e.TOKEN_ISSUER,
+    tokenAudience: e.TOKEN_AUDIENCE,
+    logLevel: e.LOG_LEVEL,
+    production: e.NODE_ENV === 'production',
+  });
+}
+
+function readOrCreateAdminToken(dataDir: string): string {
+  const file = join(dataDir, 'admin-token');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    const token = `adm_${randomBytes(24).toString('base64url')}`;
+    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    return token;
+  }
+}

@@ -1,0 +1,76 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import lockfile from 'proper-lockfile';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import { migrate } from './migrate.ts';
+import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner.ts';
+
+export type Database = {
+  kind: 'pglite' | 'postgres';
+  prisma: PrismaClient;
+  /** Applies pending migrations (safe to call from several processes at once). */
+  migrate(): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+};
+
+export type DatabaseOptions = { databaseUrl: string | null; dataDir: string | null; poolSize?: number };
+
+/** PostgreSQL when a URL is given, otherwise embedded PGlite under `dataDir` (or in memory). */
+export async function openDatabase({ databaseUrl, dataDir, poolSize = 10 }: DatabaseOptions): Promise<Database> {
+  if (databaseUrl) return openPostgres(databaseUrl, poolSize);
+  return openPglite(dataDir ?? ':memory:');
+}
+
+function openPostgres(connectionString: string, max: number): Database {
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString, max }) });
+  return {
+    kind: 'postgres',
+    prisma,
+    async migrate() {
+      const runner = await postgresRunner(connectionString);
+      try {
+        return await migrate(runner);
+      } finally {
+        await runner.close();
+      }
+    },
+    ping: async () => void (await prisma.$queryRaw`SELECT 1`),
+    close: () => prisma.$disconnect(),
+  };
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  let release: (() => Promise<void>) | undefined;
+  let pglite: PGlite;
+  if (dataDir === ':memory:') {
+    pglite = new PGlite();
+  } else {
+    // PGlite is one process's database: a second process on the same directory would
+    // corrupt it, so it is refused with a clear message instead.
+    mkdirSync(dataDir, { recursive: true });
+    try {
+      release = await lockfile.lock(dataDir, { lockfilePath: join(dataDir, 'parley.lock'), stale: 15_000 });
+    } catch {
+      throw new Error(`DATA_DIR ${dataDir} is in use by another Parley process`);
+    }
+    pglite = new PGlite(join(dataDir, 'pg'));
+  }
+  await pglite.waitReady;
+  const runner: SqlRunner = pgliteRunner(pglite);
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  return {
+    kind: 'pglite',
+    prisma,
+    migrate: () => migrate(runner),
+    ping: async () => void (await pglite.query('SELECT 1')),
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+      await release?.();
+    },
+  };
+}
