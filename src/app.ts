@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Deps } from './deps.ts';
+import { graphqlPlugin } from './http/graphql.plugin.ts';
+import { healthPlugin } from './http/health.plugin.ts';
+import { jwksPlugin } from './http/jwks.plugin.ts';
+import type { ErrorCode } from './lib/errors.ts';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Builds the HTTP app; never listens, so tests and main.ts share it. */
+export async function buildApp(deps: Deps, { logger = true }: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: logger && {
+      level: deps.config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    },
+    bodyLimit: deps.config.maxBodyBytes,
+    // An incoming x-request-id (from a proxy or the client) is kept, so logs line up.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+
+  app.addHook('onSend', async (req, reply) => void reply.header('x-request-id', req.id));
+
+  // Errors Fastify raises before GraphQL runs (body too large, malformed JSON, unsupported
+  // media type) get the same JSON shape and codes as GraphQL errors.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    const code: ErrorCode = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL';
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    const message =
+      status === 413 ? `Request body is over ${deps.config.maxBodyBytes} bytes` : status < 500 ? err.message : 'Internal error';
+    return reply.status(status).send({ errors: [{ message, extensions: { code, requestId: req.id } }] });
+  });
+
+  await app.register(healthPlugin, { deps });
+  await app.register(jwksPlugin, { deps });
+  await app.register(graphqlPlugin, { deps });
+  return app;
+}

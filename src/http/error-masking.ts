@@ -1,0 +1,44 @@
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { FastifyRequest } from 'fastify';
+import { errorCatalogue } from '../lib/errors.ts';
+
+/**
+ * Yoga's `maskError`: AppErrors and GraphQL's own request errors (syntax, validation,
+ * variable coercion) pass through; anything thrown inside a resolver that is not an AppError
+ * becomes INTERNAL, with the original kept (unserialised) for the log.
+ */
+export function maskError(error: unknown): Error {
+  if (error instanceof GraphQLError) {
+    const original = error.originalError;
+    if (!original || original instanceof GraphQLError || error.path === undefined) return error;
+  }
+  return new GraphQLError('Internal error', {
+    extensions: { code: 'INTERNAL' },
+    originalError: error instanceof Error ? error : new Error(String(error)),
+    ...(error instanceof GraphQLError ? { path: error.path, nodes: error.nodes } : {}),
+  });
+}
+
+/**
+ * Every error leaves with a contract code and the request id to quote; INTERNAL ones are
+ * logged with their cause. Errors without a catalogue code are the client's: GraphQL syntax,
+ * validation and variable errors, document limits (Yoga's and GraphQL Armor's own codes),
+ * so BAD_USER_INPUT.
+ */
+export function useErrorCodes(): Plugin<Record<string, never>, { req: FastifyRequest }> {
+  return {
+    onResultProcess({ result, serverContext }) {
+      const req = serverContext.req;
+      for (const item of Array.isArray(result) ? result : [result]) {
+        if (!item || !('errors' in item) || !item.errors) continue;
+        for (const error of item.errors as GraphQLError[]) {
+          const extensions = error.extensions as Record<string, unknown>;
+          if (!(String(extensions.code) in errorCatalogue)) extensions.code = 'BAD_USER_INPUT';
+          extensions.requestId = req.id;
+          if (extensions.code === 'INTERNAL') req.log.error({ err: error.originalError ?? error, path: error.path }, 'resolver failed');
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import type { Transact } from '../../db/stores.ts';
+import { EventType, eventPayload } from '../../events/event-types.ts';
+import { badInput, conflict, forbidden, notFound } from '../../lib/errors.ts';
+import { newId } from '../../lib/ids.ts';
+import type { Actor, AppScope, PageArgs, TimeCursor } from '../../lib/scope.ts';
+import type { UserStore } from '../user/user.store.ts';
+import type { ConversationRow, ConversationStore, Role } from './conversation.store.ts';
+import { mayManage } from './roles.ts';
+
+/** A conversation as one user sees it: `viewerId` feeds per-viewer fields such as unreadCount. */
+export type ConversationView = ConversationRow & { viewerId: string };
+
+export type CreateConversationInput = {
+  kind: 'DIRECT' | 'GROUP';
+  memberIds: string[];
+  title?: string | null;
+  metadata?: object | null;
+};
+
+export function createConversationService(deps: { conversations: ConversationStore; users: UserStore; transact: Transact }) {
+  const { conversations, users, transact } = deps;
+  const view = (c: ConversationRow, viewerId: string): ConversationView => ({ ...c, viewerId });
+
+  /** The conversation and the actor's role; NOT_FOUND for non-members, so nothing leaks. */
+  async function access(actor: Actor, conversationId: string, store: ConversationStore = conversations) {
+    const membership = await store.membership(actor.scope, conversationId, actor.userId);
+    const conversation = membership && (await store.byId(actor.scope, conversationId));
+    if (!membership || !conversation) throw notFound('Conversation');
+    return { conversation, role: membership.role };
+  }
+
+  async function requireUsers(scope: AppScope, ids: string[]) {
+    const found = await users.byIds(scope, ids);
+    if (found.length !== new Set(ids).size) throw notFound('User');
+  }
+
+  /** Runs a membership change under the conversation lock, after the actor's role is checked. */
+  function manage<T>(actor: Actor, conversationId: string, fn: (ctx: { stores: ConversationStore; role: Role; conversation: ConversationRow }) => Promise<T>) {
+    return transact(async ({ conversations: tx }) => {
+      await tx.lock(actor.scope, conversationId);
+      const { conversation, role } = await access(actor, conversationId, tx);
+      if (conversation.kind === 'DIRECT') throw forbidden('The members of a DIRECT conversation are fixed');
+      return fn({ stores: tx, role, conversation });
+    });
+  }
+
+  async function remove(actor: Actor, tx: ConversationStore, conversationId: string, userId: string, targetRole: Role) {
+    if (targetRole === 'OWNER' && (await tx.countOwners(actor.scope, conversationId)) === 1) {
+      const others = (await tx.membersOf(actor.scope, [conversationId])).length - 1;
+      if (others > 0) throw conflict('The last OWNER cannot leave; make another member OWNER first');
+    }
+    await tx.removeMember(actor.scope, conversationId, userId);
+    await tx.appendEvent(actor.scope, conversationId, EventType.memberLeft, eventPayload.memberLeft(userId));
+  }
+
+  return {
+    access,
+
+    async get(actor: Actor, id: string) {
+      return view((await access(actor, id)).conversation, actor.userId);
+    },
+
+    async page(actor: Actor, args: PageArgs<TimeCursor>) {
+      return (await conversations.pageForUser(actor.scope, actor.userId, args)).map((c) => view(c, actor.userId));
+    },
+
+    /** The caller is always a member and OWNER; a DIRECT pair has one conversation, ever. */
+    async create(actor: Actor, input: CreateConversationInput) {
+      const others = [...new Set(input.memberIds)].filter((id) => id !== actor.userId);
+      if (input.kind === 'DIRECT' && others.length !== 1) {
+        throw badInput([{ path: 'input.memberIds', message: 'A DIRECT conversation takes exactly one other user' }]);
+      }
+      await requireUsers(actor.scope, others);
+      const data = { id: newId.conversation(), kind: input.kind, title: input.title ?? null, metadata: input.metadata ?? {} };
+      const members = [{ userId: actor.userId, role: 'OWNER' as Role }, ...others.map((userId) => ({ userId, role: 'MEMBER' as Role }))];
+      if (input.kind === 'GROUP') return view(await conversations.insert(actor.scope, { ...data, directKey: null }, members), actor.userId);
+
+      const directKey = [actor.userId, others[0]!].sort().join(':');
+      const existing = await conversations.byDirectKey(actor.scope, directKey);
+      if (existing) return view(existing, actor.userId);
+      try {
+        return view(await conversations.insert(actor.scope, { ...data, directKey }, members), actor.userId);
+      } catch (err) {
+        // Both users created it at the same moment: the unique key kept one; return that.
+        const winner = await conversations.byDirectKey(actor.scope, directKey);
+        if (winner) return view(winner, actor.userId);
+        throw err;
+      }
+    },
+
+    /** Adds whoever is not a member yet (members already in are left as they are). */
+    async addMembers(actor: Actor, conversationId: string, userIds: string[], role: Role) {
+      await requireUsers(actor.scope, userIds);
+      return manage(actor, conversationId, async ({ stores, role: actorRole, conversation }) => {
+        if (!mayManage(actorRole, { next: role })) throw forbidden(`A ${actorRole} cannot add members as ${role}`);
+        const present = new Set((await stores.membersOf(actor.scope, [conversationId])).map((m) => m.userId));
+        for (const userId of new Set(userIds)) {
+          if (present.has(userId)) continue;
+          const member = await stores.addMember(actor.scope, conversationId, userId, role);
+          await stores.appendEvent(actor.scope, conversationId, EventType.memberJoined, eventPayload.memberJoined(member));
+        }
+        return view((await stores.byId(actor.scope, conversation.id))!, actor.userId);
+      });
+    },
+
+    async removeMember(actor: Actor, conversationId: string, userId: string) {
+      return manage(actor, conversationId, async ({ stores, role }) => {
+        const target = await stores.membership(actor.scope, conversationId, userId);
+        if (!target) throw notFound('Member');
+        if (userId !== actor.userId && !mayManage(role, { target: target.role })) {
+          throw forbidden(`A ${role} cannot remove a ${target.role}`);
+        }
+        await remove(actor, stores, conversationId, userId, target.role);
+        return view((await stores.byId(actor.scope, conversationId))!, actor.userId);
+      });
+    },
+
+    async leave(actor: Actor, conversationId: string) {
+      return manage(actor, conversationId, async ({ stores, role }) => {
+        await remove(actor, stores, conversationId, actor.userId, role);
+        return true;
+      });
+    },
+
+    async updateMemberRole(actor: Actor, conversationId: string, userId: string, next: Role) {
+      return manage(actor, conversationId, async ({ stores, role }) => {
+        const target = await stores.membership(actor.scope, conversationId, userId);
+        if (!target) throw notFound('Member');
+        if (!mayManage(role, { target: userId === actor.userId ? undefined : target.role, next })) {
+          throw forbidden(`A ${role} cannot make a ${target.role} ${next}`);
+        }
+        if (target.role === 'OWNER' && next !== 'OWNER' && (await stores.countOwners(actor.scope, conversationId)) === 1) {
+          throw conflict('A conversation keeps at least one OWNER');
+        }
+        return stores.setRole(actor.scope, conversationId, userId, next);
+      });
+    },
+  };
+}
+export type ConversationService = ReturnType<typeof createConversationService>;

@@ -1,0 +1,144 @@
+import type { Transact, TxStores } from '../../db/stores.ts';
+import { EventType, eventPayload } from '../../events/event-types.ts';
+import { badInput, conflict, forbidden, notFound, payloadTooLarge } from '../../lib/errors.ts';
+import { newId } from '../../lib/ids.ts';
+import type { Actor, PageArgs } from '../../lib/scope.ts';
+import type { ConversationService } from '../conversation/conversation.service.ts';
+import type { ConversationStore, Role } from '../conversation/conversation.store.ts';
+import { canDeleteOthersMessages, canWrite } from '../conversation/roles.ts';
+import type { Attachment, MessageRow, MessageStore } from './message.store.ts';
+
+export type SendMessageInput = {
+  conversationId: string;
+  body: string;
+  attachments?: Attachment[] | null;
+  metadata?: object | null;
+  idempotencyKey?: string | null;
+};
+
+export function createMessageService(deps: {
+  messages: MessageStore;
+  conversations: ConversationStore;
+  conversationService: ConversationService;
+  transact: Transact;
+  maxMessageBytes: number;
+}) {
+  const { messages, conversations, conversationService, transact, maxMessageBytes } = deps;
+
+  function checkBody(body: string, attachments: readonly Attachment[]) {
+    if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
+      throw payloadTooLarge(`Message body is over ${maxMessageBytes} bytes`);
+    }
+    if (body.trim() === '' && attachments.length === 0) {
+      throw badInput([{ path: 'body', message: 'A message needs a body or an attachment' }]);
+    }
+  }
+
+  /**
+   * Takes the next seq (which locks the conversation) and re-reads the actor's role under
+   * that lock, so a member removed a moment ago cannot slip a write in. Errors roll back.
+   */
+  async function lockedWrite(tx: TxStores, actor: Actor, conversationId: string, allowed: (role: Role) => boolean) {
+    const seq = await tx.conversations.nextSeq(actor.scope, conversationId);
+    const membership = await tx.conversations.membership(actor.scope, conversationId, actor.userId);
+    if (!membership) throw notFound('Conversation');
+    if (!allowed(membership.role)) throw forbidden(`A ${membership.role} cannot do this`);
+    return seq;
+  }
+
+  /** A message the actor can see: NOT_FOUND unless they are a member of its conversation. */
+  async function visibleMessage(actor: Actor, id: string) {
+    const message = await messages.byId(actor.scope, id);
+    const membership = message && (await conversations.membership(actor.scope, message.conversationId, actor.userId));
+    if (!message || !membership) throw notFound('Message');
+    return { message, role: membership.role };
+  }
+
+  /** Edit and delete: a new event with its own seq, and the message as it now is. */
+  function changeMessage(actor: Actor, message: MessageRow, type: EventType, allowed: (role: Role) => boolean, change: object) {
+    return transact(async (tx) => {
+      const seq = await lockedWrite(tx, actor, message.conversationId, allowed);
+      const updated = await tx.messages.update(actor.scope, message.id, change);
+      await tx.conversations.recordEvent(actor.scope, message.conversationId, seq, type, eventPayload.message(updated));
+      return updated;
+    });
+  }
+
+  return {
+    /**
+     * One transaction: claim the idempotency key, take the next seq, store the message and
+     * its event. A key already used returns the original message and writes nothing.
+     */
+    async send(actor: Actor, input: SendMessageInput): Promise<MessageRow> {
+      const attachments = input.attachments ?? [];
+      checkBody(input.body, attachments);
+      const { conversationId, idempotencyKey: key } = input;
+      await conversationService.access(actor, conversationId);
+      return transact(async (tx) => {
+        if (key && !(await tx.messages.claimIdempotencyKey(actor.scope, actor.userId, conversationId, key))) {
+          const original = await tx.messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key);
+          if (original) return original;
+          throw conflict('This idempotency key belongs to a request that did not complete; retry');
+        }
+        const seq = await lockedWrite(tx, actor, conversationId, canWrite);
+        const message = await tx.messages.insert(actor.scope, {
+          id: newId.message(),
+          conversationId,
+          seq,
+          senderId: actor.userId,
+          body: input.body,
+          attachments,
+          metadata: input.metadata ?? {},
+        });
+        await tx.conversations.recordEvent(actor.scope, conversationId, seq, EventType.messageCreated, eventPayload.message(message));
+        if (key) await tx.messages.recordIdempotentMessage(actor.scope, actor.userId, conversationId, key, message.id);
+        return message;
+      });
+    },
+
+    /** Only the sender edits, and only while the message is not deleted. */
+    async edit(actor: Actor, id: string, body: string) {
+      const { message } = await visibleMessage(actor, id);
+      if (message.senderId !== actor.userId) throw forbidden('Only the sender can edit a message');
+      if (message.status === 'DELETED') throw conflict('A deleted message cannot be edited');
+      checkBody(body, message.attachments as Attachment[]);
+      return changeMessage(actor, message, EventType.messageUpdated, canWrite, {
+        body,
+        status: 'EDITED',
+        editedAt: new Date(),
+      });
+    },
+
+    /** Soft delete by the sender or an OWNER/ADMIN; deleting twice changes nothing. */
+    async delete(actor: Actor, id: string) {
+      const { message, role } = await visibleMessage(actor, id);
+      const own = message.senderId === actor.userId;
+      if (!own && !canDeleteOthersMessages(role)) throw forbidden('Only the sender or an OWNER/ADMIN can delete a message');
+      if (message.status === 'DELETED') return message;
+      return changeMessage(actor, message, EventType.messageDeleted, (r) => (own ? canWrite(r) : canDeleteOthersMessages(r)), {
+        body: '',
+        attachments: [],
+        status: 'DELETED',
+        deletedAt: new Date(),
+      });
+    },
+
+    async page(actor: Actor, conversationId: string, args: PageArgs<number>) {
+      await conversationService.access(actor, conversationId);
+      return messages.page(actor.scope, conversationId, args);
+    },
+
+    /** Read implies delivered. A seq past the conversation's last one is refused. */
+    async mark(actor: Actor, conversationId: string, seq: number, what: 'read' | 'delivered') {
+      const { conversation } = await conversationService.access(actor, conversationId);
+      if (seq > conversation.lastSeq) {
+        throw badInput([{ path: 'seq', message: `seq is past the conversation's lastSeq (${conversation.lastSeq})` }]);
+      }
+      return conversations.advanceMarkers(actor.scope, conversationId, actor.userId, {
+        delivered: seq,
+        ...(what === 'read' ? { read: seq } : {}),
+      });
+    },
+  };
+}
+export type MessageService = ReturnType<typeof createMessageService>;

@@ -1,0 +1,27 @@
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
+
+export type TenantRow = Awaited<ReturnType<PrismaClient['tenant']['findUniqueOrThrow']>>;
+
+/** Tenants are the top of the hierarchy: only the operator reaches this store. */
+export function createTenantStore(prisma: PrismaClient) {
+  return {
+    insert: (data: { id: string; name: string; plan: TenantRow['plan'] }) => prisma.tenant.create({ data }),
+    byId: (id: string) => prisma.tenant.findUnique({ where: { id } }),
+    update: (id: string, data: Partial<Pick<TenantRow, 'plan' | 'status'>> & { limits?: object }) =>
+      prisma.tenant.update({ where: { id }, data }),
+    /** Oldest first, keyed by (createdAt, id) so that equal timestamps page correctly. */
+    page: ({ after, before, limit, inverted }: PageArgs<TimeCursor>) =>
+      prisma.tenant.findMany({
+        where: {
+          AND: [
+            after ? { OR: [{ createdAt: { gt: new Date(after.t) } }, { createdAt: new Date(after.t), id: { gt: after.id } }] } : {},
+            before ? { OR: [{ createdAt: { lt: new Date(before.t) } }, { createdAt: new Date(before.t), id: { lt: before.id } }] } : {},
+          ],
+        },
+        orderBy: inverted ? [{ createdAt: 'desc' }, { id: 'desc' }] : [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: limit,
+      }),
+  };
+}
+export type TenantStore = ReturnType<typeof createTenantStore>;

@@ -1,0 +1,45 @@
+import type { TokenService } from '../../auth/tokens.ts';
+import { notFound } from '../../lib/errors.ts';
+import { newId } from '../../lib/ids.ts';
+import type { AppScope, PageArgs } from '../../lib/scope.ts';
+import type { SessionStore } from './session.store.ts';
+import type { UserStore } from './user.store.ts';
+
+export function createUserService(deps: { users: UserStore; sessions: SessionStore; tokens: TokenService }) {
+  const { users, sessions, tokens } = deps;
+
+  async function requireUser(scope: AppScope, userId: string) {
+    const [user] = await users.byIds(scope, [userId]);
+    if (!user) throw notFound('User');
+    return user;
+  }
+
+  return {
+    requireUser,
+
+    byIds: (scope: AppScope, ids: readonly string[]) => users.byIds(scope, ids),
+
+    upsert: (scope: AppScope, input: { externalId: string; displayName?: string | null; metadata?: object | null }) =>
+      users.upsert(scope, newId.user(), { ...input, metadata: input.metadata ?? undefined }),
+
+    page: (scope: AppScope, args: PageArgs<string>) => users.page(scope, args),
+
+    /** Each token is a session (`sid`): revoking the session is what invalidates the token. */
+    async createToken(scope: AppScope, input: { userId: string; ttlSeconds: number }) {
+      await requireUser(scope, input.userId);
+      const expiresAt = new Date(Date.now() + input.ttlSeconds * 1000);
+      const session = await sessions.insert(scope, { id: newId.session(), userId: input.userId, expiresAt });
+      const token = await tokens.signUserToken(
+        { userId: input.userId, appId: scope.appId, tenantId: scope.tenantId, sessionId: session.id },
+        expiresAt,
+      );
+      return { token, expiresAt };
+    },
+
+    async revokeSessions(scope: AppScope, userId: string) {
+      await requireUser(scope, userId);
+      return sessions.revokeAllForUser(scope, userId);
+    },
+  };
+}
+export type UserService = ReturnType<typeof createUserService>;
