@@ -9,16 +9,22 @@ import { errorCatalogue } from '../lib/errors.ts';
  * becomes INTERNAL, with the original kept (unserialised) for the log.
  */
 export function maskError(error: unknown): Error {
-  if (error instanceof GraphQLError) {
+  if (isGraphQLError(error)) {
     const original = error.originalError;
-    if (!original || original instanceof GraphQLError || error.path === undefined) return error;
+    if (!original || isGraphQLError(original) || error.path === undefined) return error;
   }
   return new GraphQLError('Internal error', {
     extensions: { code: 'INTERNAL' },
     originalError: error instanceof Error ? error : new Error(String(error)),
-    ...(error instanceof GraphQLError ? { path: error.path, nodes: error.nodes } : {}),
+    ...(isGraphQLError(error) ? { path: error.path, nodes: error.nodes } : {}),
   });
 }
+
+/**
+ * By name, not instanceof: `graphql` ships CommonJS and ESM builds, and a process can load
+ * both (vitest does), each with its own GraphQLError class.
+ */
+const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
 
 /**
  * Every error leaves with a contract code and the request id to quote; INTERNAL ones are

@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+
+// Integration tests run once per store: embedded PGlite always, PostgreSQL as well when
+// DATABASE_URL is set (CI sets it). Each PostgreSQL run gets a fresh database of its own.
+const stores = ['pglite', ...(process.env.DATABASE_URL ? ['postgres'] : [])];
+
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true as const, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      ...stores.map((store) => ({
+        extends: true as const,
+        test: {
+          name: store,
+          include: ['test/integration/**/*.test.ts'],
+          env: { PARLEY_TEST_STORE: store },
+          globalSetup: store === 'postgres' ? ['test/helpers/postgres-setup.ts'] : [],
+        },
+      })),
+    ],
+  },
+});
