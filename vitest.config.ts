@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
 const stores = ['pglite', ...(process.env.DATABASE_URL ? ['postgres'] : [])];
 
 export default defineConfig({
+  // Node resolves `graphql` to its CommonJS build (it has no "exports" map); Vite would pick
+  // its .mjs "module" build for our files, giving two GraphQL realms in one process.
+  resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -51,7 +51,8 @@ export class ConfigError extends Error {
 
 /** Parses the environment once, reports every problem at once, and freezes the result. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+  // `FOO=` (as compose files and shells often leave it) means unset, not "the empty string".
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }

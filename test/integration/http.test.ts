@@ -1,0 +1,60 @@
+import { serverAudits } from 'graphql-http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server?.close());
+
+// The graphql-http package's audit suite: every MUST and SHOULD of the GraphQL-over-HTTP
+// specification, including application/graphql-response+json, run against the real server.
+describe('GraphQL over HTTP (graphql-http audits)', () => {
+  for (const audit of serverAudits({ url: () => server.graphqlUrl })) {
+    it(audit.name, async () => {
+      const result = await audit.fn();
+      expect(result.status === 'ok' ? 'ok' : `${result.status}: ${result.reason}`).toBe('ok');
+    });
+  }
+});
+
+describe('health, readiness and keys', () => {
+  it('/healthz answers 200 while the process is alive', async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz is 200 with the store reachable, 503 naming it when not', async () => {
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', bus: 'in-process' } });
+
+    // A second server whose store goes away under it: its readiness must say so.
+    const doomed = await startServer();
+    try {
+      const ping = doomed.deps.db.ping;
+      doomed.deps.db.ping = () => Promise.reject(new Error('connection refused'));
+      const res = await fetch(`${doomed.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'not ready', checks: { database: 'unreachable', bus: 'in-process' } });
+      doomed.deps.db.ping = ping;
+      expect((await fetch(`${doomed.url}/readyz`)).status).toBe(200);
+    } finally {
+      await doomed.close();
+    }
+  });
+
+  it('/.well-known/jwks.json serves public Ed25519 keys only, each with a kid', async () => {
+    const res = await fetch(`${server.url}/.well-known/jwks.json`);
+    expect(res.status).toBe(200);
+    const { keys } = (await res.json()) as { keys: Record<string, string>[] };
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      expect(key).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+      expect(key.kid).toMatch(/^key_/);
+      expect(key).not.toHaveProperty('d'); // the private part
+    }
+  });
+});
