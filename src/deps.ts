@@ -3,6 +3,7 @@ import { createSigningKeyStore } from './auth/signing-key.store.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
+import { startIdempotencySweeper } from './jobs/idempotency-sweeper.ts';
 import { createServices, type Services } from './services.ts';
 
 export type Deps = {
@@ -11,6 +12,7 @@ export type Deps = {
   tokens: TokenService;
   services: Services;
   resolveViewer: ResolveViewer;
+  sweeper: ReturnType<typeof startIdempotencySweeper>;
   close(): Promise<void>;
 };
 
@@ -32,7 +34,12 @@ export async function createDeps(config: Config): Promise<Deps> {
       apiKeys: services.stores.apiKeys,
       sessions: services.stores.sessions,
     });
-    return { config, db, tokens, services, resolveViewer, close: () => db.close() };
+    const sweeper = startIdempotencySweeper({ messages: services.stores.messages });
+    const close = async () => {
+      sweeper.stop();
+      await db.close();
+    };
+    return { config, db, tokens, services, resolveViewer, sweeper, close };
   } catch (err) {
     await db.close();
     throw err;

@@ -143,3 +143,26 @@ describe('messages', () => {
     expect(await server.deps.db.prisma.message.count({ where: { conversationId } })).toBe(0);
   });
 });
+
+describe('idempotency keys', () => {
+  it('expire after 24 h: the sweeper drops old keys, and an old key no longer returns the original', async () => {
+    const conversationId = await seedGroup(server, alice, [bob]);
+    const input = { conversationId, body: 'first', idempotencyKey: 'old-key' };
+    const first = (await ok(server.graphqlUrl, Send, { input }, { token: alice.token })).sendMessage;
+    const fresh = (await ok(server.graphqlUrl, Send, { input: { ...input, idempotencyKey: 'fresh-key' } }, { token: alice.token })).sendMessage;
+    const prisma = server.deps.db.prisma;
+    await prisma.idempotencyKey.updateMany({ where: { conversationId, key: 'old-key' }, data: { createdAt: new Date(Date.now() - 25 * 3600_000) } });
+
+    // Past the window, the same key is a new message (the expired key is taken over).
+    const again = (await ok(server.graphqlUrl, Send, { input }, { token: alice.token })).sendMessage;
+    expect(again.id).not.toBe(first.id);
+    expect(again.seq).toBe(3);
+
+    await prisma.idempotencyKey.updateMany({ where: { conversationId, key: 'old-key' }, data: { createdAt: new Date(Date.now() - 25 * 3600_000) } });
+    await server.deps.sweeper.sweep();
+    expect((await prisma.idempotencyKey.findMany({ where: { conversationId } })).map((k) => k.key)).toEqual(['fresh-key']);
+    // The fresh key still returns its original.
+    const retried = (await ok(server.graphqlUrl, Send, { input: { ...input, idempotencyKey: 'fresh-key' } }, { token: alice.token })).sendMessage;
+    expect(retried.id).toBe(fresh.id);
+  });
+});

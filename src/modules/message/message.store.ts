@@ -54,6 +54,10 @@ export function createMessageStore(db: Db) {
       return row?.messageId ? db.message.findFirst({ where: { id: row.messageId, appId: scope.appId } }) : null;
     },
 
+    /** Maintenance across every app (the one store function without a scope): drops expired keys. */
+    deleteExpiredIdempotencyKeys: () =>
+      db.$executeRaw`DELETE FROM idempotency_key WHERE created_at < now() - ${IDEMPOTENCY_WINDOW}::interval`,
+
     recordIdempotentMessage: (scope: AppScope, userId: string, conversationId: string, key: string, messageId: string) =>
       db.idempotencyKey.update({
         where: { appId_userId_conversationId_key: { appId: scope.appId, userId, conversationId, key } },
