@@ -1,4 +1,4 @@
-import { AppError, forbidden, unauthenticated } from '../lib/errors.ts';
+import { refused, unauthenticated } from '../lib/errors.ts';
 import type { ApiKeyStore } from '../modules/app/api-key.store.ts';
 import type { SessionStore } from '../modules/user/session.store.ts';
 import { constantTimeEqual, verifySecret, VerifiedSecretCache } from './secrets.ts';
@@ -73,4 +73,4 @@ export function createCredentialResolver(deps: {
 }
 export type ResolveViewer = ReturnType<typeof createCredentialResolver>;
 
-const suspended = (): AppError => forbidden('This tenant is suspended');
+const suspended = () => refused('FORBIDDEN', 'This tenant is suspended');

@@ -25,10 +25,11 @@ export class AppError extends GraphQLError {
     message: string = errorCatalogue[code].message,
     extra: Record<string, unknown> = {},
   ) {
-    // Only authentication failures change the HTTP status of a GraphQL response: the
-    // GraphQL-over-HTTP spec keeps 200 for field errors, the contract asks 401 for these.
+    // Authentication failures are HTTP 401 (the contract). Other codes keep 200 for field
+    // errors, as the GraphQL-over-HTTP spec asks, unless `extra.http` says otherwise (a
+    // request refused before execution: see `refused` below).
     const http = code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {};
-    super(message, { extensions: { code, ...extra, ...http } });
+    super(message, { extensions: { code, ...http, ...extra } });
   }
 }
 
@@ -40,4 +41,7 @@ export const badInput = (issues: InputIssue[]) =>
   new AppError('BAD_USER_INPUT', `Invalid input: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
     issues,
   });
+/** A whole request refused before anything runs: no `data`, so a 4xx status of its own. */
+export const refused = (code: ErrorCode, message: string) =>
+  new AppError(code, message, { http: { status: errorCatalogue[code].status } });
 export const payloadTooLarge = (message: string) => new AppError('PAYLOAD_TOO_LARGE', message);

@@ -10,17 +10,28 @@ export const optionalTextSchema = z.string().max(500, 'At most 500 characters').
 const METADATA_MAX_BYTES = 8 * 1024;
 const METADATA_MAX_DEPTH = 5;
 
-function depth(value: unknown): number {
-  if (value === null || typeof value !== 'object') return 0;
-  const children = Object.values(value as object);
-  return 1 + (children.length ? Math.max(...children.map(depth)) : 0);
+/**
+ * Whether objects and arrays nest more than `max` levels deep. Iterative, and it stops at
+ * the first level too many: hostile input (100k nested arrays fit in a request) would
+ * overflow the stack of a recursive walk or of JSON.stringify.
+ */
+function deeperThan(value: unknown, max: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [node, level] = pending.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (level === max) return true;
+    for (const child of Object.values(node)) pending.push([child, level + 1]);
+  }
+  return false;
 }
 
 /** Free-form JSON an app attaches to users, conversations and messages, kept small and flat. */
 export const metadataSchema = z
   .record(z.string(), z.unknown())
+  // Depth first, and aborting: the size check serialises the value, which needs it shallow.
+  .refine((v) => !deeperThan(v, METADATA_MAX_DEPTH), { message: `At most ${METADATA_MAX_DEPTH} levels deep`, abort: true })
   .refine((v) => Buffer.byteLength(JSON.stringify(v)) <= METADATA_MAX_BYTES, `At most ${METADATA_MAX_BYTES} bytes of JSON`)
-  .refine((v) => depth(v) <= METADATA_MAX_DEPTH, `At most ${METADATA_MAX_DEPTH} levels deep`)
   .nullish();
 
 export const originSchema = z

@@ -17,9 +17,15 @@ export type TestServer = {
 
 export const testStore = () => (process.env.PARLEY_TEST_STORE === 'postgres' ? 'postgres' : 'pglite');
 
-/** The store part of the environment: the run's PostgreSQL database, or PGlite in memory. */
+/**
+ * The store part of the environment: the run's PostgreSQL database, or PGlite in memory.
+ * Every server of a PostgreSQL run shares one database and so one token signing key, which
+ * is sealed with SECRET_KEY: they need the same one, whatever their ADMIN_TOKEN.
+ */
 export function storeEnv(): Record<string, string> {
-  return testStore() === 'postgres' ? { DATABASE_URL: inject('databaseUrl') } : { DATA_DIR: ':memory:' };
+  return testStore() === 'postgres'
+    ? { DATABASE_URL: inject('databaseUrl'), SECRET_KEY: `parley-test-signing-key-seal:${inject('databaseUrl')}` }
+    : { DATA_DIR: ':memory:' };
 }
 
 /** Starts a real Parley on a random port, as `npm start` would, on the store under test. */
