@@ -40,11 +40,26 @@ export function useErrorCodes(): Plugin<Record<string, never>, { req: FastifyReq
         if (!item || !('errors' in item) || !item.errors) continue;
         for (const error of item.errors as GraphQLError[]) {
           const extensions = error.extensions as Record<string, unknown>;
-          if (!(String(extensions.code) in errorCatalogue)) extensions.code = 'BAD_USER_INPUT';
+          if (!(String(extensions.code) in errorCatalogue)) {
+            extensions.code = 'BAD_USER_INPUT';
+            extensions.issues ??= [{ path: inputPath(error.message), message: error.message }];
+          }
+          delete extensions.originalError; // Yoga's, on some request errors: internal detail
           extensions.requestId = req.id;
           if (extensions.code === 'INTERNAL') req.log.error({ err: error.originalError ?? error, path: error.path }, 'resolver failed');
         }
       }
     },
   };
+}
+
+/**
+ * Where GraphQL's own input errors point: `Variable "$input" got invalid value … at
+ * "input.title"` → "input.title"; a variable without a deeper path → its name; an error in
+ * the document itself (syntax, validation, limits) → "" (the document).
+ */
+export function inputPath(message: string): string {
+  const variable = /^Variable "\$(\w+)"/.exec(message);
+  if (!variable) return '';
+  return /got invalid value .* at "([^"]+)"/.exec(message)?.[1] ?? variable[1]!;
 }
