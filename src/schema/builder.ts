@@ -6,8 +6,7 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import { badInput, forbidden, unauthenticated } from '../lib/errors.ts';
 import type { Context } from './context.ts';
 
-/** The schema builder and its plugins. No types here: they live with their modules. */
-export const builder = new SchemaBuilder<{
+type ParleyTypes = {
   Context: Context;
   AuthScopes: { operator: boolean; appServer: boolean; endUser: boolean };
   DefaultFieldNullability: false;
@@ -15,7 +14,12 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date };
     JSONObject: { Input: Record<string, unknown>; Output: unknown };
   };
-}>({
+};
+/** For helpers that build fields outside a `fields: (t) => …` callback. */
+export type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<ParleyTypes>;
+
+/** The schema builder and its plugins. No types here: they live with their modules. */
+export const builder = new SchemaBuilder<ParleyTypes>({
   // scope-auth first, so that no other plugin's work runs for a caller who is refused.
   plugins: [ScopeAuthPlugin, ValidationPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it, inject } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.ts';
 import { migrate, MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { pgliteRunner, postgresRunner, type SqlRunner } from '../../src/db/sql-runner.ts';
 import { PGlite } from '@electric-sql/pglite';
+import { createDatabase } from '../helpers/databases.ts';
 import { startProcess } from '../helpers/process.ts';
 import { testStore } from '../helpers/server.ts';
 
@@ -19,21 +19,8 @@ afterAll(async () => {
 /** A brand-new, empty database on the store under test. */
 async function freshStore(): Promise<{ open: () => Promise<Database>; runner: () => Promise<SqlRunner>; env: Record<string, string> }> {
   if (testStore() === 'postgres') {
-    const adminUrl = inject('adminDatabaseUrl');
-    const name = `parley_storage_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    const databaseUrl = url.toString();
-    cleanups.push(async () => {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    });
+    const { url: databaseUrl, drop } = await createDatabase(inject('adminDatabaseUrl'), 'parley_storage');
+    cleanups.push(drop);
     return {
       open: () => openDatabase({ databaseUrl, dataDir: null }),
       runner: () => postgresRunner(databaseUrl),

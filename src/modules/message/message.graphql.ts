@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { actorOf, actorScopes, asUserIdArg } from '../../schema/actor.ts';
-import { builder } from '../../schema/builder.ts';
+import { builder, type SchemaTypes } from '../../schema/builder.ts';
 import { isInt, keysetConnection } from '../../schema/pagination.ts';
 import { idSchema, metadataSchema, pageArgsSchema } from '../../schema/validators.ts';
 import { MemberRef } from '../conversation/conversation.graphql.ts';
@@ -61,6 +61,21 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
 
 const seqSchema = z.number().int().min(0, 'Must be 0 or more');
 
+/** markDelivered / markRead: the same field, moving a different marker (read implies delivered). */
+function markField(t: PothosSchemaTypes.MutationFieldBuilder<SchemaTypes, object>, what: 'read' | 'delivered') {
+  return t.field({
+    type: MemberRef,
+    authScopes: actorScopes,
+    args: {
+      conversationId: t.arg.id({ required: true, validate: idSchema }),
+      seq: t.arg.int({ required: true, validate: seqSchema }),
+      ...asUserIdArg(),
+    },
+    resolve: async (_root, args, ctx) =>
+      ctx.services.messages.mark(await actorOf(ctx, args.asUserId), args.conversationId, args.seq, what),
+  });
+}
+
 builder.queryFields((t) => ({
   messages: t.connection({
     type: MessageRef,
@@ -96,26 +111,6 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true, validate: idSchema }), ...asUserIdArg() },
     resolve: async (_root, args, ctx) => ctx.services.messages.delete(await actorOf(ctx, args.asUserId), args.id),
   }),
-  markDelivered: t.field({
-    type: MemberRef,
-    authScopes: actorScopes,
-    args: {
-      conversationId: t.arg.id({ required: true, validate: idSchema }),
-      seq: t.arg.int({ required: true, validate: seqSchema }),
-      ...asUserIdArg(),
-    },
-    resolve: async (_root, args, ctx) =>
-      ctx.services.messages.mark(await actorOf(ctx, args.asUserId), args.conversationId, args.seq, 'delivered'),
-  }),
-  markRead: t.field({
-    type: MemberRef,
-    authScopes: actorScopes,
-    args: {
-      conversationId: t.arg.id({ required: true, validate: idSchema }),
-      seq: t.arg.int({ required: true, validate: seqSchema }),
-      ...asUserIdArg(),
-    },
-    resolve: async (_root, args, ctx) =>
-      ctx.services.messages.mark(await actorOf(ctx, args.asUserId), args.conversationId, args.seq, 'read'),
-  }),
+  markDelivered: markField(t, 'delivered'),
+  markRead: markField(t, 'read'),
 }));
