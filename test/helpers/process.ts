@@ -3,14 +3,18 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
+const PARLEY_VARIABLES = new Set(['DATABASE_URL', 'DATA_DIR', 'REDIS_URL', 'ADMIN_TOKEN', 'SECRET_KEY', 'PORT', 'HOST', 'NODE_ENV']);
 
 export type ParleyProcess = { child: ChildProcess; url: string; output: () => string; stop(signal?: NodeJS.Signals): Promise<number | null> };
 
 /** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits until it listens. */
 export function startProcess(env: Record<string, string>, { timeoutMs = 30_000 } = {}): Promise<ParleyProcess> {
+  // Parley's own variables come only from `env`: the test runner's DATABASE_URL (set for the
+  // PostgreSQL project) must not turn an embedded-store process into a PostgreSQL one.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !PARLEY_VARIABLES.has(name)));
   const child = spawn(TSX, ['src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -54,9 +54,19 @@ export function createMessageService(deps: {
     return { message, role: membership.role };
   }
 
-  /** Edit and delete: a new event with its own seq, and the message as it now is. */
+  /**
+   * Edit and delete: a new event with its own seq, and the message as it now is. The status
+   * is read again under the conversation lock, since a delete may have committed meanwhile:
+   * an edit is then a CONFLICT, and a second delete returns the message and writes nothing.
+   */
   function changeMessage(actor: Actor, message: MessageRow, type: EventType, allowed: (role: Role) => boolean, change: object) {
     return transact(async (tx) => {
+      await tx.conversations.lock(actor.scope, message.conversationId);
+      const current = await tx.messages.byId(actor.scope, message.id);
+      if (current?.status === 'DELETED') {
+        if (type === EventType.messageDeleted) return current;
+        throw conflict('A deleted message cannot be edited');
+      }
       const seq = await lockedWrite(tx, actor, message.conversationId, allowed);
       const updated = await tx.messages.update(actor.scope, message.id, change);
       await tx.conversations.recordEvent(actor.scope, message.conversationId, seq, type, eventPayload.message(updated));
