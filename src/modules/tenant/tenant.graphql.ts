@@ -26,7 +26,8 @@ export const TenantRef = builder.objectRef<TenantRow>('Tenant').implement({
 
 const limitValue = z.number().int().min(0, 'Must be 0 or more').max(1_000_000_000).nullish();
 const TenantLimitsInput = builder.inputType('TenantLimitsInput', {
-  description: 'A number overrides the plan default; null returns to it; an absent field is left as it is.',
+  description:
+    'A number overrides the plan default; null returns to it; an absent field is left as it is. Overrides stay when the plan changes.',
   fields: (t) => Object.fromEntries(LIMIT_NAMES.map((name) => [name, t.int({ validate: limitValue })])) as never,
 });
 
