@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Deps } from './deps.ts';
 import { graphqlPlugin } from './http/graphql.plugin.ts';
 import { healthPlugin } from './http/health.plugin.ts';
@@ -9,12 +9,9 @@ import type { ErrorCode } from './lib/errors.ts';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Builds the HTTP app; never listens, so tests and main.ts share it. */
-export async function buildApp(deps: Deps, { logger = true }: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger && {
-      level: deps.config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
-    },
+    loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: deps.config.maxBodyBytes,
     // An incoming x-request-id (from a proxy or the client) is kept, so logs line up.
     genReqId: (req) => {

@@ -19,6 +19,11 @@ const envSchema = z.object({
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   TOKEN_ISSUER: z.string().min(1).default('parley'),
   TOKEN_AUDIENCE: z.string().min(1).default('parley'),
+  TYPING_TTL_MS: z.coerce.number().int().min(500).default(5000),
+  WS_KEEPALIVE_MS: z.coerce.number().int().min(1000).default(12_000),
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  WS_MAX_PENDING_EVENTS: z.coerce.number().int().min(10).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -41,6 +46,8 @@ export type Config = Readonly<{
   tokenAudience: string;
   logLevel: string;
   production: boolean;
+  typingTtlMs: number;
+  ws: Readonly<{ keepAliveMs: number; maxSubscriptionsPerSocket: number; maxBufferedBytes: number; maxPendingEvents: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -87,6 +94,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenAudience: e.TOKEN_AUDIENCE,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
+    typingTtlMs: e.TYPING_TTL_MS,
+    ws: Object.freeze({
+      keepAliveMs: e.WS_KEEPALIVE_MS,
+      maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      maxPendingEvents: e.WS_MAX_PENDING_EVENTS,
+    }),
   });
 }
 

@@ -1,4 +1,6 @@
+import { pino, type Logger } from 'pino';
 import { createCredentialResolver, type ResolveViewer } from './auth/credentials.ts';
+import { createInProcessBus, type Bus } from './events/bus.ts';
 import { createSigningKeyStore } from './auth/signing-key.store.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
@@ -8,6 +10,8 @@ import { createServices, type Services } from './services.ts';
 
 export type Deps = {
   config: Config;
+  log: Logger;
+  bus: Bus;
   db: Database;
   tokens: TokenService;
   services: Services;
@@ -18,6 +22,7 @@ export type Deps = {
 
 /** Composition root: opens the store, applies migrations, wires auth and services. */
 export async function createDeps(config: Config): Promise<Deps> {
+  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
   const db = await openDatabase(config);
   try {
     await db.migrate();
@@ -27,19 +32,31 @@ export async function createDeps(config: Config): Promise<Deps> {
       issuer: config.tokenIssuer,
       audience: config.tokenAudience,
     });
-    const services = createServices({ prisma: db.prisma, tokens, maxMessageBytes: config.maxMessageBytes });
+    const bus = createInProcessBus({ onError: (err) => log.error({ err }, 'bus handler failed') });
+    const services = createServices({
+      prisma: db.prisma,
+      tokens,
+      bus,
+      maxMessageBytes: config.maxMessageBytes,
+      typingTtlMs: config.typingTtlMs,
+      onError: (err, what) => log.error({ err }, `failed: ${what}`),
+    });
     const resolveViewer = createCredentialResolver({
       adminToken: config.adminToken,
       tokens,
       apiKeys: services.stores.apiKeys,
       sessions: services.stores.sessions,
     });
-    const sweeper = startIdempotencySweeper({ messages: services.stores.messages });
+    const sweeper = startIdempotencySweeper({
+      messages: services.stores.messages,
+      onError: (err) => log.error({ err }, 'idempotency sweep failed'),
+    });
     const close = async () => {
       sweeper.stop();
+      services.typing.stop();
       await db.close();
     };
-    return { config, db, tokens, services, resolveViewer, sweeper, close };
+    return { config, log, bus, db, tokens, services, resolveViewer, sweeper, close };
   } catch (err) {
     await db.close();
     throw err;

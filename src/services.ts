@@ -1,5 +1,7 @@
 import type { TokenService } from './auth/tokens.ts';
 import { createTransact } from './db/stores.ts';
+import type { Bus } from './events/bus.ts';
+import { createEventPublisher } from './events/publisher.ts';
 import type { PrismaClient } from './generated/prisma/client.ts';
 import { createApiKeyStore } from './modules/app/api-key.store.ts';
 import { createAppService } from './modules/app/app.service.ts';
@@ -9,14 +11,25 @@ import { createConversationStore } from './modules/conversation/conversation.sto
 import { createMessageService } from './modules/message/message.service.ts';
 import { createMessageStore } from './modules/message/message.store.ts';
 import { createPresenceService } from './modules/presence/presence.service.ts';
+import { createPresenceTracker } from './modules/presence/presence.tracker.ts';
+import { createTypingService } from './modules/presence/typing.service.ts';
 import { createTenantService } from './modules/tenant/tenant.service.ts';
 import { createTenantStore } from './modules/tenant/tenant.store.ts';
 import { createSessionStore } from './modules/user/session.store.ts';
 import { createUserService } from './modules/user/user.service.ts';
 import { createUserStore } from './modules/user/user.store.ts';
 
+export type ServicesOptions = {
+  prisma: PrismaClient;
+  tokens: TokenService;
+  bus: Bus;
+  maxMessageBytes: number;
+  typingTtlMs: number;
+  onError: (err: unknown, what: string) => void;
+};
+
 /** Wires stores into services; the only place that knows every module. */
-export function createServices({ prisma, tokens, maxMessageBytes }: { prisma: PrismaClient; tokens: TokenService; maxMessageBytes: number }) {
+export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtlMs, onError }: ServicesOptions) {
   const stores = {
     tenants: createTenantStore(prisma),
     apps: createAppStore(prisma),
@@ -26,22 +39,29 @@ export function createServices({ prisma, tokens, maxMessageBytes }: { prisma: Pr
     conversations: createConversationStore(prisma),
     messages: createMessageStore(prisma),
   };
-  const transact = createTransact(prisma);
-  const conversations = createConversationService({ conversations: stores.conversations, users: stores.users, transact });
+  // A failed publish loses no data: the events are committed, and subscribers fill gaps from the log.
+  const transact = createTransact(prisma, { onAfterCommitError: (err) => onError(err, 'publishing committed events') });
+  const publisher = createEventPublisher({ bus, conversations: stores.conversations, users: stores.users });
+  const tracker = createPresenceTracker({ bus });
+  const conversations = createConversationService({ conversations: stores.conversations, users: stores.users, transact, publisher });
   return {
     stores,
+    bus,
+    tracker,
     tenants: createTenantService({ tenants: stores.tenants }),
     apps: createAppService(stores),
-    users: createUserService({ users: stores.users, sessions: stores.sessions, tokens }),
+    users: createUserService({ users: stores.users, sessions: stores.sessions, tokens, bus }),
     conversations,
     messages: createMessageService({
       messages: stores.messages,
       conversations: stores.conversations,
       conversationService: conversations,
       transact,
+      publisher,
       maxMessageBytes,
     }),
-    presence: createPresenceService({ conversations: stores.conversations, users: stores.users }),
+    presence: createPresenceService({ conversations: stores.conversations, users: stores.users, tracker }),
+    typing: createTypingService({ publisher, conversations, ttlMs: typingTtlMs }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

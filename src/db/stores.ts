@@ -7,12 +7,24 @@ import type { Db } from './client.ts';
 export function createTxStores(db: Db) {
   return { conversations: createConversationStore(db), messages: createMessageStore(db) };
 }
-export type TxStores = ReturnType<typeof createTxStores>;
+export type TxStores = ReturnType<typeof createTxStores> & {
+  /** Runs `fn` once the transaction has committed (never if it rolls back). */
+  afterCommit(fn: () => Promise<unknown> | void): void;
+};
 
 /** Runs `fn` in one database transaction with stores bound to it. */
 export type Transact = <T>(fn: (stores: TxStores) => Promise<T>) => Promise<T>;
 
-export function createTransact(prisma: PrismaClient): Transact {
-  // Generous waits: on embedded PGlite every transaction queues on one connection.
-  return (fn) => prisma.$transaction((tx) => fn(createTxStores(tx)), { maxWait: 20_000, timeout: 30_000 });
+export function createTransact(prisma: PrismaClient, { onAfterCommitError }: { onAfterCommitError: (err: unknown) => void }): Transact {
+  return async (fn) => {
+    const after: (() => Promise<unknown> | void)[] = [];
+    // Generous waits: on embedded PGlite every transaction queues on one connection.
+    const result = await prisma.$transaction((tx) => fn({ ...createTxStores(tx), afterCommit: (f) => void after.push(f) }), {
+      maxWait: 20_000,
+      timeout: 30_000,
+    });
+    // The data is committed: what runs now (publishing) must not turn success into an error.
+    for (const f of after) await Promise.resolve().then(f).catch(onAfterCommitError);
+    return result;
+  };
 }

@@ -1,5 +1,6 @@
 import type { Transact } from '../../db/stores.ts';
 import { EventType, eventPayload } from '../../events/event-types.ts';
+import type { EventPublisher, EventRow } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Actor, AppScope, PageArgs, TimeCursor } from '../../lib/scope.ts';
@@ -17,8 +18,13 @@ export type CreateConversationInput = {
   metadata?: object | null;
 };
 
-export function createConversationService(deps: { conversations: ConversationStore; users: UserStore; transact: Transact }) {
-  const { conversations, users, transact } = deps;
+export function createConversationService(deps: {
+  conversations: ConversationStore;
+  users: UserStore;
+  transact: Transact;
+  publisher: EventPublisher;
+}) {
+  const { conversations, users, transact, publisher } = deps;
   const view = (c: ConversationRow, viewerId: string): ConversationView => ({ ...c, viewerId });
 
   /** The conversation and the actor's role; NOT_FOUND for non-members, so nothing leaks. */
@@ -35,22 +41,32 @@ export function createConversationService(deps: { conversations: ConversationSto
   }
 
   /** Runs a membership change under the conversation lock, after the actor's role is checked. */
-  function manage<T>(actor: Actor, conversationId: string, fn: (ctx: { stores: ConversationStore; role: Role; conversation: ConversationRow }) => Promise<T>) {
-    return transact(async ({ conversations: tx }) => {
+  /**
+   * Runs a membership change under the conversation lock, after the actor's role is checked;
+   * the events it records are published once it commits.
+   */
+  function manage<T>(
+    actor: Actor,
+    conversationId: string,
+    fn: (ctx: { stores: ConversationStore; role: Role; conversation: ConversationRow; events: EventRow[] }) => Promise<T>,
+  ) {
+    return transact(async ({ conversations: tx, afterCommit }) => {
       await tx.lock(actor.scope, conversationId);
       const { conversation, role } = await access(actor, conversationId, tx);
       if (conversation.kind === 'DIRECT') throw forbidden('The members of a DIRECT conversation are fixed');
-      return fn({ stores: tx, role, conversation });
+      const events: EventRow[] = [];
+      afterCommit(() => publisher.committed(actor.scope, events));
+      return fn({ stores: tx, role, conversation, events });
     });
   }
 
-  async function remove(actor: Actor, tx: ConversationStore, conversationId: string, userId: string, targetRole: Role) {
+  async function remove(actor: Actor, tx: ConversationStore, events: EventRow[], conversationId: string, userId: string, targetRole: Role) {
     if (targetRole === 'OWNER' && (await tx.countOwners(actor.scope, conversationId)) === 1) {
       const others = (await tx.membersOf(actor.scope, [conversationId])).length - 1;
       if (others > 0) throw conflict('The last OWNER cannot leave; make another member OWNER first');
     }
     await tx.removeMember(actor.scope, conversationId, userId);
-    await tx.appendEvent(actor.scope, conversationId, EventType.memberLeft, eventPayload.memberLeft(userId));
+    events.push(await tx.appendEvent(actor.scope, conversationId, EventType.memberLeft, eventPayload.memberLeft(userId)));
   }
 
   return {
@@ -91,33 +107,33 @@ export function createConversationService(deps: { conversations: ConversationSto
     /** Adds whoever is not a member yet (members already in are left as they are). */
     async addMembers(actor: Actor, conversationId: string, userIds: string[], role: Role) {
       await requireUsers(actor.scope, userIds);
-      return manage(actor, conversationId, async ({ stores, role: actorRole, conversation }) => {
+      return manage(actor, conversationId, async ({ stores, role: actorRole, conversation, events }) => {
         if (!mayManage(actorRole, { next: role })) throw forbidden(`A ${actorRole} cannot add members as ${role}`);
         const present = new Set((await stores.membersOf(actor.scope, [conversationId])).map((m) => m.userId));
         for (const userId of new Set(userIds)) {
           if (present.has(userId)) continue;
           const member = await stores.addMember(actor.scope, conversationId, userId, role);
-          await stores.appendEvent(actor.scope, conversationId, EventType.memberJoined, eventPayload.memberJoined(member));
+          events.push(await stores.appendEvent(actor.scope, conversationId, EventType.memberJoined, eventPayload.memberJoined(member)));
         }
         return view((await stores.byId(actor.scope, conversation.id))!, actor.userId);
       });
     },
 
     async removeMember(actor: Actor, conversationId: string, userId: string) {
-      return manage(actor, conversationId, async ({ stores, role }) => {
+      return manage(actor, conversationId, async ({ stores, role, events }) => {
         const target = await stores.membership(actor.scope, conversationId, userId);
         if (!target) throw notFound('Member');
         if (userId !== actor.userId && !mayManage(role, { target: target.role })) {
           throw forbidden(`A ${role} cannot remove a ${target.role}`);
         }
-        await remove(actor, stores, conversationId, userId, target.role);
+        await remove(actor, stores, events, conversationId, userId, target.role);
         return view((await stores.byId(actor.scope, conversationId))!, actor.userId);
       });
     },
 
     async leave(actor: Actor, conversationId: string) {
-      return manage(actor, conversationId, async ({ stores, role }) => {
-        await remove(actor, stores, conversationId, actor.userId, role);
+      return manage(actor, conversationId, async ({ stores, role, events }) => {
+        await remove(actor, stores, events, conversationId, actor.userId, role);
         return true;
       });
     },

@@ -56,6 +56,17 @@ export function createConversationStore(db: Db) {
         orderBy: [{ joinedAt: 'asc' }, { userId: 'asc' }],
       }),
 
+    memberIds: async (scope: AppScope, conversationId: string) =>
+      (await db.membership.findMany({ where: { appId: scope.appId, conversationId }, select: { userId: true } })).map((m) => m.userId),
+
+    /** The event log after `afterSeq` (up to `untilSeq` when given), in order: replay and gap filling. */
+    eventsAfter: (scope: AppScope, conversationId: string, afterSeq: number, { untilSeq, limit = 500 }: { untilSeq?: number; limit?: number } = {}) =>
+      db.conversationEvent.findMany({
+        where: { appId: scope.appId, conversationId, seq: { gt: afterSeq, ...(untilSeq !== undefined ? { lte: untilSeq } : {}) } },
+        orderBy: { seq: 'asc' },
+        take: limit,
+      }),
+
     /** Unread = not deleted, sent by others, after the user's read marker (CONTRACT.md). */
     async unreadCounts(scope: AppScope, userId: string, conversationIds: readonly string[]) {
       if (conversationIds.length === 0) return new Map<string, number>();
@@ -105,8 +116,7 @@ export function createConversationStore(db: Db) {
 
     async appendEvent(scope: AppScope, conversationId: string, type: string, payload: object) {
       const seq = await this.nextSeq(scope, conversationId);
-      await this.recordEvent(scope, conversationId, seq, type, payload);
-      return seq;
+      return this.recordEvent(scope, conversationId, seq, type, payload);
     },
 
     /** Locks the conversation row for membership changes that check invariants first. */

@@ -1,5 +1,6 @@
 import type { Transact, TxStores } from '../../db/stores.ts';
 import { EventType, eventPayload } from '../../events/event-types.ts';
+import { EphemeralType, type EventPublisher } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound, payloadTooLarge } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Actor, PageArgs } from '../../lib/scope.ts';
@@ -21,9 +22,10 @@ export function createMessageService(deps: {
   conversations: ConversationStore;
   conversationService: ConversationService;
   transact: Transact;
+  publisher: EventPublisher;
   maxMessageBytes: number;
 }) {
-  const { messages, conversations, conversationService, transact, maxMessageBytes } = deps;
+  const { messages, conversations, conversationService, transact, publisher, maxMessageBytes } = deps;
 
   function checkBody(body: string, attachments: readonly Attachment[]) {
     if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
@@ -69,7 +71,8 @@ export function createMessageService(deps: {
       }
       const seq = await lockedWrite(tx, actor, message.conversationId, allowed);
       const updated = await tx.messages.update(actor.scope, message.id, change);
-      await tx.conversations.recordEvent(actor.scope, message.conversationId, seq, type, eventPayload.message(updated));
+      const event = await tx.conversations.recordEvent(actor.scope, message.conversationId, seq, type, eventPayload.message(updated));
+      tx.afterCommit(() => publisher.committed(actor.scope, [event]));
       return updated;
     });
   }
@@ -100,7 +103,8 @@ export function createMessageService(deps: {
           attachments,
           metadata: input.metadata ?? {},
         });
-        await tx.conversations.recordEvent(actor.scope, conversationId, seq, EventType.messageCreated, eventPayload.message(message));
+        const event = await tx.conversations.recordEvent(actor.scope, conversationId, seq, EventType.messageCreated, eventPayload.message(message));
+        tx.afterCommit(() => publisher.committed(actor.scope, [event]));
         if (key) await tx.messages.recordIdempotentMessage(actor.scope, actor.userId, conversationId, key, message.id);
         return message;
       });
@@ -144,10 +148,14 @@ export function createMessageService(deps: {
       if (seq > conversation.lastSeq) {
         throw badInput([{ path: 'seq', message: `seq is past the conversation's lastSeq (${conversation.lastSeq})` }]);
       }
-      return conversations.advanceMarkers(actor.scope, conversationId, actor.userId, {
+      const member = await conversations.advanceMarkers(actor.scope, conversationId, actor.userId, {
         delivered: seq,
         ...(what === 'read' ? { read: seq } : {}),
       });
+      if (what === 'read') {
+        await publisher.ephemeral(actor.scope, conversationId, EphemeralType.read, { userId: actor.userId, lastReadSeq: member.lastReadSeq });
+      }
+      return member;
     },
   };
 }

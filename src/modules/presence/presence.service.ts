@@ -1,6 +1,7 @@
 import type { AppScope } from '../../lib/scope.ts';
 import type { ConversationStore } from '../conversation/conversation.store.ts';
 import type { UserStore } from '../user/user.store.ts';
+import type { PresenceTracker } from './presence.tracker.ts';
 
 export type Presence = { userId: string; online: boolean; lastSeenAt: Date | null };
 
@@ -8,21 +9,21 @@ export type Presence = { userId: string; online: boolean; lastSeenAt: Date | nul
  * Who may see whom: an end user sees users they share a conversation with (and themselves);
  * an app server sees every user of its app. Unknown or invisible ids are left out, so the
  * answer does not reveal whether they exist.
- *
- * Nobody is online until the realtime layer tracks sockets: every entry is offline.
  */
-export function createPresenceService(deps: { conversations: ConversationStore; users: UserStore }) {
-  const offline = (userId: string): Presence => ({ userId, online: false, lastSeenAt: null });
+export function createPresenceService(deps: { conversations: ConversationStore; users: UserStore; tracker: PresenceTracker }) {
+  const { conversations, users, tracker } = deps;
   return {
-    async forUser(scope: AppScope, viewerId: string, userIds: string[]) {
-      const visible = await deps.conversations.sharingAConversation(scope, viewerId, userIds);
+    /** The subset of `userIds` the viewer may watch, in the order asked, without repeats. */
+    async visibleToUser(scope: AppScope, viewerId: string, userIds: string[]) {
+      const visible = await conversations.sharingAConversation(scope, viewerId, userIds);
       visible.add(viewerId);
-      return [...new Set(userIds)].filter((id) => visible.has(id)).map(offline);
+      return [...new Set(userIds)].filter((id) => visible.has(id));
     },
-    async forApp(scope: AppScope, userIds: string[]) {
-      const existing = new Set((await deps.users.byIds(scope, userIds)).map((u) => u.id));
-      return [...new Set(userIds)].filter((id) => existing.has(id)).map(offline);
+    async visibleToApp(scope: AppScope, userIds: string[]) {
+      const existing = new Set((await users.byIds(scope, userIds)).map((u) => u.id));
+      return [...new Set(userIds)].filter((id) => existing.has(id));
     },
+    now: (scope: AppScope, userIds: string[]): Presence[] => userIds.map((id) => tracker.get(scope, id)),
   };
 }
 export type PresenceService = ReturnType<typeof createPresenceService>;

@@ -1,12 +1,14 @@
 import type { TokenService } from '../../auth/tokens.ts';
+import type { Bus } from '../../events/bus.ts';
+import { topics } from '../../events/event-map.ts';
 import { notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { AppScope, PageArgs } from '../../lib/scope.ts';
 import type { SessionStore } from './session.store.ts';
 import type { UserStore } from './user.store.ts';
 
-export function createUserService(deps: { users: UserStore; sessions: SessionStore; tokens: TokenService }) {
-  const { users, sessions, tokens } = deps;
+export function createUserService(deps: { users: UserStore; sessions: SessionStore; tokens: TokenService; bus: Bus }) {
+  const { users, sessions, tokens, bus } = deps;
 
   async function requireUser(scope: AppScope, userId: string) {
     const [user] = await users.byIds(scope, [userId]);
@@ -36,9 +38,12 @@ export function createUserService(deps: { users: UserStore; sessions: SessionSto
       return { token, expiresAt };
     },
 
+    /** Revoked sessions fail authentication at once; the bus tells every node to close the user's sockets. */
     async revokeSessions(scope: AppScope, userId: string) {
       await requireUser(scope, userId);
-      return sessions.revokeAllForUser(scope, userId);
+      const count = await sessions.revokeAllForUser(scope, userId);
+      bus.publish(topics.user(scope.appId, userId), { appId: scope.appId, userId, kind: 'sessions.revoked' });
+      return count;
     },
   };
 }

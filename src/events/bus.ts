@@ -1,0 +1,38 @@
+import type { TopicPayload } from './event-map.ts';
+
+export type Unsubscribe = () => void;
+
+/**
+ * Carries events between the code that commits them and the subscriptions that deliver
+ * them. At most once, unordered across publishers: subscribers re-read the event log to
+ * fill gaps, so a lost or late event is never a lost delivery.
+ */
+export type Bus = {
+  publish<T extends string>(topic: T, payload: TopicPayload<T>): void;
+  subscribe<T extends string>(topic: T, handler: (payload: TopicPayload<T>) => void): Unsubscribe;
+};
+
+/** One process: a map of topic → handlers. A handler that throws does not stop the others. */
+export function createInProcessBus({ onError = (err: unknown) => console.error('bus handler failed', err) } = {}): Bus {
+  const handlers = new Map<string, Set<(payload: never) => void>>();
+  return {
+    publish(topic, payload) {
+      for (const handler of handlers.get(topic) ?? []) {
+        try {
+          handler(payload as never);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    },
+    subscribe(topic, handler) {
+      let set = handlers.get(topic);
+      if (!set) handlers.set(topic, (set = new Set()));
+      set.add(handler as (payload: never) => void);
+      return () => {
+        set.delete(handler as (payload: never) => void);
+        if (set.size === 0) handlers.delete(topic);
+      };
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { ConversationStore } from '../modules/conversation/conversation.store.ts';
+import type { UserStore } from '../modules/user/user.store.ts';
+import type { AppScope } from '../lib/scope.ts';
+import type { Bus } from './bus.ts';
+import { EphemeralType, topics, type ConversationEnvelope } from './event-map.ts';
+import { EventType } from './event-types.ts';
+
+export type EventRow = { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date };
+
+/**
+ * Puts committed and ephemeral events on the bus: to the conversation's topic, and to the
+ * inbox topic of every member (plus anyone who just left, so they learn it). The work per
+ * event is done once here, on the node that committed it: one query for the members, one
+ * for the users the payload names, whatever the number of subscribers.
+ */
+export function createEventPublisher(deps: { bus: Bus; conversations: ConversationStore; users: UserStore }) {
+  const { bus, conversations, users } = deps;
+
+  /** Senders and joining members travel with the event, so subscribers need no query. */
+  async function withUsers(scope: AppScope, envelopes: ConversationEnvelope[]) {
+    const ids = new Set<string>();
+    for (const e of envelopes) {
+      const message = e.payload.message as { senderId?: string } | undefined;
+      const member = e.payload.member as { userId?: string } | undefined;
+      if (message?.senderId) ids.add(message.senderId);
+      if (member?.userId) ids.add(member.userId);
+    }
+    if (ids.size === 0) return;
+    const byId = new Map((await users.byIds(scope, [...ids])).map((u) => [u.id, u]));
+    for (const e of envelopes) {
+      const message = e.payload.message as { senderId?: string } | undefined;
+      const member = e.payload.member as { userId?: string } | undefined;
+      if (message?.senderId) e.payload = { ...e.payload, message: { ...message, sender: byId.get(message.senderId) } };
+      if (member?.userId) e.payload = { ...e.payload, member: { ...member, user: byId.get(member.userId) } };
+    }
+  }
+
+  async function fanOut(scope: AppScope, conversationId: string, envelopes: ConversationEnvelope[], alsoTo: string[] = []) {
+    const members = await conversations.memberIds(scope, conversationId);
+    const recipients = new Set([...members, ...alsoTo]);
+    for (const envelope of envelopes) {
+      bus.publish(topics.conversation(scope.appId, conversationId), envelope);
+      for (const userId of recipients) bus.publish(topics.inbox(scope.appId, userId), envelope);
+    }
+  }
+
+  return {
+    /** Events of one conversation, committed, in seq order. */
+    async committed(scope: AppScope, rows: EventRow[]) {
+      if (rows.length === 0) return;
+      const envelopes = rows.map(
+        (row): ConversationEnvelope => ({
+          appId: scope.appId,
+          conversationId: row.conversationId,
+          seq: row.seq,
+          type: row.type as EventType,
+          at: row.createdAt.toISOString(),
+          payload: row.payload as Record<string, unknown>,
+        }),
+      );
+      await withUsers(scope, envelopes);
+      const left = envelopes.filter((e) => e.type === EventType.memberLeft).map((e) => String(e.payload.userId));
+      await fanOut(scope, rows[0]!.conversationId, envelopes, left);
+    },
+
+    async ephemeral(scope: AppScope, conversationId: string, type: EphemeralType, payload: Record<string, unknown>) {
+      const envelope: ConversationEnvelope = { appId: scope.appId, conversationId, seq: null, type, at: new Date().toISOString(), payload };
+      await fanOut(scope, conversationId, [envelope]);
+    },
+  };
+}
+export type EventPublisher = ReturnType<typeof createEventPublisher>;
+export { EphemeralType };
