@@ -4,6 +4,8 @@ import type { Deps } from './deps.ts';
 import { graphqlPlugin } from './http/graphql.plugin.ts';
 import { healthPlugin } from './http/health.plugin.ts';
 import { jwksPlugin } from './http/jwks.plugin.ts';
+import { wsPlugin } from './http/ws.plugin.ts';
+import { createParleyYoga } from './http/yoga.ts';
 import type { ErrorCode } from './lib/errors.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -35,6 +37,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   await app.register(healthPlugin, { deps });
   await app.register(jwksPlugin, { deps });
-  await app.register(graphqlPlugin, { deps });
+  const yoga = createParleyYoga(deps);
+  await app.register(graphqlPlugin, { yoga });
+  await app.register(wsPlugin, { deps, yoga });
   return app;
 }

@@ -39,6 +39,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       bus,
       maxMessageBytes: config.maxMessageBytes,
       typingTtlMs: config.typingTtlMs,
+      maxPendingEvents: config.ws.maxPendingEvents,
       onError: (err, what) => log.error({ err }, `failed: ${what}`),
     });
     const resolveViewer = createCredentialResolver({

@@ -18,6 +18,7 @@ import { createTenantStore } from './modules/tenant/tenant.store.ts';
 import { createSessionStore } from './modules/user/session.store.ts';
 import { createUserService } from './modules/user/user.service.ts';
 import { createUserStore } from './modules/user/user.store.ts';
+import { createRealtimeService } from './realtime/realtime.service.ts';
 
 export type ServicesOptions = {
   prisma: PrismaClient;
@@ -25,11 +26,13 @@ export type ServicesOptions = {
   bus: Bus;
   maxMessageBytes: number;
   typingTtlMs: number;
+  /** Events a subscriber may fall behind by before it is cut off. */
+  maxPendingEvents: number;
   onError: (err: unknown, what: string) => void;
 };
 
 /** Wires stores into services; the only place that knows every module. */
-export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtlMs, onError }: ServicesOptions) {
+export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtlMs, maxPendingEvents, onError }: ServicesOptions) {
   const stores = {
     tenants: createTenantStore(prisma),
     apps: createAppStore(prisma),
@@ -62,6 +65,7 @@ export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtl
     }),
     presence: createPresenceService({ conversations: stores.conversations, users: stores.users, tracker }),
     typing: createTypingService({ publisher, conversations, ttlMs: typingTtlMs }),
+    realtime: createRealtimeService({ bus, conversations: stores.conversations, conversationService: conversations, maxPending: maxPendingEvents }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -1,7 +1,8 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import { errorCatalogue } from '../lib/errors.ts';
+import type { ServerContext } from './yoga.ts';
 
 /**
  * Yoga's `maskError`: AppErrors and GraphQL's own request errors (syntax, validation,
@@ -30,24 +31,37 @@ const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && 
  * Every error leaves with a contract code and the request id to quote; INTERNAL ones are
  * logged with their cause. Errors without a catalogue code are the client's: GraphQL syntax,
  * validation and variable errors, document limits (Yoga's and GraphQL Armor's own codes),
- * so BAD_USER_INPUT.
+ * so BAD_USER_INPUT. Used for HTTP responses and WebSocket messages alike.
  */
-export function useErrorCodes(): Plugin<Record<string, never>, { req: FastifyRequest }> {
+export function shapeErrors(
+  errors: readonly GraphQLError[],
+  requestId: string,
+  log: Pick<FastifyBaseLogger, 'error'>,
+  { keepHttp = true } = {},
+) {
+  for (const error of errors) {
+    const extensions = error.extensions as Record<string, unknown>;
+    if (!(String(extensions.code) in errorCatalogue)) {
+      extensions.code = 'BAD_USER_INPUT';
+      extensions.issues ??= [{ path: inputPath(error.message), message: error.message }];
+    }
+    delete extensions.originalError; // Yoga's, on some request errors: internal detail
+    // Yoga reads `http` to pick the HTTP status and strips it; no one does that on a socket.
+    if (!keepHttp) delete extensions.http;
+    extensions.requestId = requestId;
+    if (extensions.code === 'INTERNAL') log.error({ err: error.originalError ?? error, path: error.path, requestId }, 'resolver failed');
+  }
+  return errors;
+}
+
+/** Shapes the errors of every HTTP response. */
+export function useErrorCodes(): Plugin<Record<string, never>, ServerContext> {
   return {
     onResultProcess({ result, serverContext }) {
-      const req = serverContext.req;
+      const { req } = serverContext;
+      if (!req) return; // WebSocket results are shaped by the socket server
       for (const item of Array.isArray(result) ? result : [result]) {
-        if (!item || !('errors' in item) || !item.errors) continue;
-        for (const error of item.errors as GraphQLError[]) {
-          const extensions = error.extensions as Record<string, unknown>;
-          if (!(String(extensions.code) in errorCatalogue)) {
-            extensions.code = 'BAD_USER_INPUT';
-            extensions.issues ??= [{ path: inputPath(error.message), message: error.message }];
-          }
-          delete extensions.originalError; // Yoga's, on some request errors: internal detail
-          extensions.requestId = req.id;
-          if (extensions.code === 'INTERNAL') req.log.error({ err: error.originalError ?? error, path: error.path }, 'resolver failed');
-        }
+        if (item && 'errors' in item && item.errors) shapeErrors(item.errors as GraphQLError[], req.id, req.log);
       }
     },
   };

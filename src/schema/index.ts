@@ -5,6 +5,7 @@ import '../modules/tenant/tenant.graphql.ts';
 import '../modules/app/app.graphql.ts';
 import '../modules/user/user.graphql.ts';
 import '../modules/conversation/conversation.graphql.ts';
+import '../modules/conversation/conversation-events.graphql.ts';
 import '../modules/message/message.graphql.ts';
 import '../modules/presence/presence.graphql.ts';
 

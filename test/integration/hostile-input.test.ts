@@ -1,6 +1,6 @@
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCUMENT_LIMITS } from '../../src/http/graphql.plugin.ts';
+import { DOCUMENT_LIMITS } from '../../src/http/yoga.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { graphql } from '../generated/index.ts';
 import { authHeaders, execute, ok, type Credential, type GqlError, type GqlResponse } from '../helpers/client.ts';

@@ -4,16 +4,20 @@ import { builder } from '../../schema/builder.ts';
 import { keysetConnection, timeCursor } from '../../schema/pagination.ts';
 import { idListSchema, idSchema, metadataSchema, optionalTextSchema, pageArgsSchema } from '../../schema/validators.ts';
 import { UserRef } from '../user/user.graphql.ts';
+import type { UserRow } from '../user/user.store.ts';
 import type { ConversationView } from './conversation.service.ts';
 import type { MembershipRow } from './conversation.store.ts';
 
 export const ConversationKindEnum = builder.enumType('ConversationKind', { values: ['DIRECT', 'GROUP'] as const });
 export const MemberRoleEnum = builder.enumType('MemberRole', { values: ['OWNER', 'ADMIN', 'MEMBER', 'READER'] as const });
 
-export const MemberRef = builder.objectRef<MembershipRow>('Member').implement({
+/** A member, with its user when the event that carried it had it loaded already. */
+export type MemberView = MembershipRow & { user?: UserRow };
+
+export const MemberRef = builder.objectRef<MemberView>('Member').implement({
   fields: (t) => ({
     userId: t.exposeID('userId'),
-    user: t.field({ type: UserRef, resolve: (m) => m.userId }),
+    user: t.field({ type: UserRef, resolve: (m) => m.user ?? m.userId }),
     role: t.expose('role', { type: MemberRoleEnum }),
     joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
     lastReadSeq: t.exposeInt('lastReadSeq'),

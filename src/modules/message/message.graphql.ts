@@ -5,6 +5,7 @@ import { isInt, keysetConnection } from '../../schema/pagination.ts';
 import { idSchema, metadataSchema, pageArgsSchema } from '../../schema/validators.ts';
 import { MemberRef } from '../conversation/conversation.graphql.ts';
 import { UserRef } from '../user/user.graphql.ts';
+import type { UserRow } from '../user/user.store.ts';
 import type { Attachment, MessageRow } from './message.store.ts';
 
 const MessageStatusEnum = builder.enumType('MessageStatus', { values: ['SENT', 'EDITED', 'DELETED'] as const });
@@ -18,12 +19,15 @@ const AttachmentRef = builder.objectRef<Attachment>('Attachment').implement({
   }),
 });
 
-export const MessageRef = builder.objectRef<MessageRow>('Message').implement({
+/** A message, with its sender when the event that carried it had it loaded already. */
+export type MessageView = MessageRow & { sender?: UserRow };
+
+export const MessageRef = builder.objectRef<MessageView>('Message').implement({
   fields: (t) => ({
     id: t.exposeID('id', { description: 'A ULID.' }),
     conversationId: t.exposeID('conversationId'),
     seq: t.exposeInt('seq', { description: 'The seq of the event that created the message.' }),
-    sender: t.field({ type: UserRef, resolve: (m) => m.senderId }),
+    sender: t.field({ type: UserRef, resolve: (m) => m.sender ?? m.senderId }),
     body: t.exposeString('body', { description: 'Empty once the message is deleted.' }),
     attachments: t.field({ type: [AttachmentRef], resolve: (m) => m.attachments as Attachment[] }),
     metadata: t.expose('metadata', { type: 'JSONObject' }),

@@ -1,6 +1,6 @@
 import { actorOf, actorScopes, asUserIdArg } from '../../schema/actor.ts';
 import { builder } from '../../schema/builder.ts';
-import type { Context } from '../../schema/context.ts';
+import { onSlowConsumer, type Context } from '../../schema/context.ts';
 import { idListSchema, idSchema } from '../../schema/validators.ts';
 import type { Presence } from './presence.service.ts';
 
@@ -45,5 +45,19 @@ builder.mutationFields((t) => ({
       ...asUserIdArg(),
     },
     resolve: async (_root, args, ctx) => ctx.services.typing.set(await actorOf(ctx, args.asUserId), args.conversationId, args.typing),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  presenceUpdated: t.field({
+    type: PresenceRef,
+    description: 'Changes of presence of the given users (only those the caller may see, as for presence).',
+    authScopes: actorScopes,
+    args: { userIds: t.arg.idList({ required: true, validate: idListSchema(200) }), ...asUserIdArg() },
+    subscribe: async (_root, { userIds, asUserId }, ctx) => {
+      const { scope, ids } = await visiblePresence(ctx, userIds, asUserId);
+      return ctx.services.realtime.presenceUpdates(scope, ids, onSlowConsumer(ctx));
+    },
+    resolve: (e): Presence => ({ userId: e.userId, online: e.online, lastSeenAt: e.lastSeenAt ? new Date(e.lastSeenAt) : null }),
   }),
 }));

@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Viewer } from '../auth/viewer.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../lib/errors.ts';
+import { effectiveLimits } from '../modules/tenant/plans.ts';
+import { CloseCodes } from '../realtime/close-codes.ts';
+import { createConnectionRegistry } from '../realtime/connection-registry.ts';
+import { shapeErrors } from './error-masking.ts';
+import type { ParleyYoga } from './yoga.ts';
+
+type Extra = { socket: WebSocket; request: IncomingMessage; id: string; viewer?: Viewer };
+type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const SOCKET = { keepHttp: false };
+const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/**
+ * GraphQL subscriptions over WebSocket on the HTTP port, at /graphql, with the
+ * graphql-transport-ws protocol (graphql-ws's `makeServer` over `ws`, wired here rather than
+ * with its `useServer` starter so that sends, liveness and close codes are ours):
+ * - authentication once, in connection_init: a bad or missing credential closes with 4401;
+ * - keep-alive pings; a socket that does not answer one within the interval is terminated;
+ * - a client that stops reading is cut off (4008) when its send buffer passes the bound, or
+ *   when a subscription falls more than WS_MAX_PENDING_EVENTS behind; it resumes by afterSeq;
+ * - at most WS_MAX_SUBSCRIPTIONS_PER_SOCKET subscriptions a socket, and the tenant's
+ *   maxSocketsPerUser sockets per end user (4029 past it);
+ * - revoking a user's sessions closes their sockets (4401).
+ */
+export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Deps; yoga: ParleyYoga }) {
+  const { keepAliveMs, maxBufferedBytes, maxSubscriptionsPerSocket } = deps.config.ws;
+  const { tracker, tenants } = deps.services;
+  const registry = createConnectionRegistry({
+    bus: deps.bus,
+    onRevoked: (socket) => socket.close(CloseCodes.Unauthorized, 'Sessions revoked'),
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxBodyBytes, handleProtocols });
+
+  app.server.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== yoga.graphqlEndpoint) return void socket.destroy();
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  const server = makeServer<Record<string, unknown> | undefined, Extra>({
+    connectionInitWaitTimeout: 10_000,
+
+    async onConnect(ctx) {
+      const { socket } = ctx.extra;
+      const params = ctx.connectionParams ?? {};
+      let viewer: Viewer;
+      try {
+        viewer = await deps.resolveViewer({ authorization: text(params.authorization), apiKey: text(params.apiKey) });
+      } catch (err) {
+        const forbidden = err instanceof AppError && err.code === 'FORBIDDEN';
+        socket.close(forbidden ? CloseCodes.Forbidden : CloseCodes.Unauthorized, err instanceof Error ? err.message : 'Unauthorized');
+        return false;
+      }
+      if (viewer.kind === 'anonymous') {
+        socket.close(CloseCodes.Unauthorized, 'connection_init must carry { authorization: "Bearer <token>" } or { apiKey }');
+        return false;
+      }
+      if (viewer.kind === 'user') {
+        const { maxSocketsPerUser } = effectiveLimits(...(await tenantPlan(viewer.scope.tenantId)));
+        if (registry.count(viewer.scope, viewer.userId) >= maxSocketsPerUser) {
+          socket.close(CloseCodes.TooManySockets, `At most ${maxSocketsPerUser} sockets per user`);
+          return false;
+        }
+        registry.add(viewer.scope, viewer.userId, socket);
+        tracker.connected(viewer.scope, viewer.userId);
+      }
+      ctx.extra.viewer = viewer;
+      return true;
+    },
+
+    async onSubscribe(ctx, id, payload: SubscribePayload) {
+      if (Object.keys(ctx.subscriptions).length >= maxSubscriptionsPerSocket) {
+        return [
+          new GraphQLError(`At most ${maxSubscriptionsPerSocket} subscriptions per socket`, {
+            extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 1, requestId: `${ctx.extra.id}/${id}` },
+          }),
+        ];
+      }
+      const { socket } = ctx.extra;
+      const requestId = `${ctx.extra.id}/${id}`;
+      const connection = {
+        id: ctx.extra.id,
+        slowConsumer: () => socket.close(CloseCodes.SlowConsumer, 'Slow consumer: reconnect and resume with afterSeq'),
+      };
+      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        socket: { viewer: ctx.extra.viewer!, requestId, connection },
+      });
+      let document;
+      try {
+        document = parse(payload.query);
+      } catch (err) {
+        return shapeErrors([err as GraphQLError], requestId, app.log, SOCKET);
+      }
+      const errors = validate(schema, document);
+      if (errors.length > 0) return shapeErrors(errors, requestId, app.log, SOCKET);
+      return {
+        schema,
+        document,
+        operationName: payload.operationName,
+        variableValues: payload.variables,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe } satisfies RootValue,
+      };
+    },
+    execute: (args) => (args.rootValue as RootValue).execute(args) as never,
+    subscribe: (args) => (args.rootValue as RootValue).subscribe(args) as never,
+    onNext: (ctx, id, _payload, _args, result) =>
+      result.errors ? { ...result, errors: shapeErrors(result.errors, `${ctx.extra.id}/${id}`, app.log, SOCKET) } : undefined,
+    onError: (ctx, id, _payload, errors) => shapeErrors(errors, `${ctx.extra.id}/${id}`, app.log, SOCKET),
+
+    onClose(ctx) {
+      const { viewer, socket } = ctx.extra;
+      if (viewer?.kind !== 'user') return;
+      registry.remove(viewer.scope, viewer.userId, socket);
+      tracker.disconnected(viewer.scope, viewer.userId);
+    },
+  });
+
+  async function tenantPlan(tenantId: string) {
+    const tenant = await tenants.get(tenantId);
+    return [tenant.plan, tenant.limits] as const;
+  }
+
+  wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    const given = request.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : `ws-${randomUUID()}`;
+    const log = app.log.child({ socketId: id });
+    log.info('socket opened');
+
+    // Liveness: a ping per interval; no pong by the next one and the socket is terminated.
+    let alive = true;
+    socket.on('pong', () => (alive = true));
+    const heartbeat = setInterval(() => {
+      if (!alive) return void socket.terminate();
+      alive = false;
+      socket.ping();
+    }, keepAliveMs);
+
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            // Backpressure: a client that stopped reading is not allowed to grow our memory.
+            if (socket.bufferedAmount > maxBufferedBytes) {
+              socket.close(CloseCodes.SlowConsumer, 'Slow consumer: reconnect and resume with afterSeq');
+              return resolve();
+            }
+            socket.send(data, () => resolve());
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (cb) =>
+          socket.on('message', (message) => {
+            cb(String(message)).catch((err: unknown) => {
+              log.error({ err }, 'socket message failed');
+              socket.close(1011, 'Internal error');
+            });
+          }),
+      },
+      { socket, request, id },
+    );
+    socket.once('close', (code, reason) => {
+      clearInterval(heartbeat);
+      log.info({ code, reason: String(reason) }, 'socket closed');
+      void closed(code, String(reason));
+    });
+    socket.on('error', (err) => log.warn({ err }, 'socket error'));
+  });
+
+  // Before the HTTP server stops: tell clients to go elsewhere, and let subscriptions end.
+  app.addHook('preClose', async () => {
+    for (const socket of wss.clients) socket.close(CloseCodes.GoingAway, 'Server shutting down');
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+}

@@ -1,0 +1,105 @@
+import type { Bus } from '../events/bus.ts';
+import { topics, type ConversationEnvelope } from '../events/event-map.ts';
+import { EventType } from '../events/event-types.ts';
+import type { Actor } from '../lib/scope.ts';
+import type { ConversationStore } from '../modules/conversation/conversation.store.ts';
+import { EventQueue } from './event-queue.ts';
+import { closable, liveStream, type StreamOptions } from './live-stream.ts';
+
+
+const REPLAY_PAGE = 500;
+
+export const envelopeOf = (appId: string, row: { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date }): ConversationEnvelope => ({
+  appId,
+  conversationId: row.conversationId,
+  seq: row.seq,
+  type: row.type as EventType,
+  at: row.createdAt.toISOString(),
+  payload: row.payload as Record<string, unknown>,
+});
+
+/**
+ * The events of one conversation for one member, after `afterSeq`, exactly once and in
+ * `seq` order (CONTRACT.md, guarantee 2):
+ *  1. listen to the live topic first, buffering;
+ *  2. read the log after `afterSeq` (or, without it, note the current `lastSeq`);
+ *  3. drain the buffer, dropping what was already emitted;
+ *  4. an event past `last + 1` means another one is late or lost on the bus: read the
+ *     missing range from the log first (it is committed: seqs commit in order), never
+ *     emitting out of order.
+ * Ephemeral events (seq null) pass straight through. The stream ends after the member's
+ * own `member.left` (once the store confirms they are no longer a member).
+ */
+export function conversationStream(
+  deps: { bus: Bus; conversations: ConversationStore },
+  actor: Actor,
+  conversationId: string,
+  afterSeq: number | null,
+  { maxPending, onSlowConsumer }: StreamOptions,
+): AsyncGenerator<ConversationEnvelope> {
+  const { bus, conversations } = deps;
+  const { scope } = actor;
+  const queue = new EventQueue<ConversationEnvelope>(maxPending);
+  // Subscribed before anything is read, so no event can fall between the log and the live topic.
+  const unsubscribe = bus.subscribe(topics.conversation(scope.appId, conversationId), (e) => queue.push(e));
+  const cleanup = () => {
+    queue.close();
+    unsubscribe();
+  };
+  return closable(ordered(), cleanup);
+
+  async function* ordered(): AsyncGenerator<ConversationEnvelope> {
+    let last = afterSeq ?? (await conversations.byId(scope, conversationId))?.lastSeq ?? 0;
+    const leftForGood = async (e: ConversationEnvelope) =>
+      e.type === EventType.memberLeft && e.payload.userId === actor.userId && !(await conversations.membership(scope, conversationId, actor.userId));
+
+    /** Reads the log from `last` up to `until` (or its end), emitting in order. */
+    async function* fromLog(until?: number): AsyncGenerator<ConversationEnvelope> {
+      for (;;) {
+        const rows = await conversations.eventsAfter(scope, conversationId, last, { untilSeq: until, limit: REPLAY_PAGE });
+        for (const row of rows) {
+          last = row.seq;
+          yield envelopeOf(scope.appId, row);
+        }
+        if (rows.length < REPLAY_PAGE) return;
+      }
+    }
+
+    try {
+      if (afterSeq !== null) {
+        for await (const e of fromLog()) {
+          yield e;
+          if (await leftForGood(e)) return;
+        }
+      }
+      for (;;) {
+        const e = await queue.next();
+        if (!e) {
+          if (queue.overflowed) onSlowConsumer();
+          return;
+        }
+        if (e.seq === null) {
+          yield e;
+          continue;
+        }
+        if (e.seq <= last) continue; // already emitted from the log
+        if (e.seq > last + 1) {
+          for await (const missed of fromLog(e.seq - 1)) {
+            yield missed;
+            if (await leftForGood(missed)) return;
+          }
+        }
+        if (e.seq !== last + 1) continue; // the log already had it
+        last = e.seq;
+        yield e;
+        if (await leftForGood(e)) return;
+      }
+    } finally {
+      cleanup();
+    }
+  }
+}
+
+/** Live events of every conversation the user is in (their inbox topic), no replay. */
+export const inboxStream = (deps: { bus: Bus }, actor: Actor, options: StreamOptions) =>
+  liveStream<ConversationEnvelope>((push) => [deps.bus.subscribe(topics.inbox(actor.scope.appId, actor.userId), push)], options);

@@ -1,0 +1,60 @@
+import type { Unsubscribe } from '../events/bus.ts';
+import { EventQueue } from './event-queue.ts';
+
+export type StreamOptions = {
+  /** Events a subscriber may fall behind by before it is cut off. */
+  maxPending: number;
+  /** Called when the subscriber could not keep up; the stream then ends. */
+  onSlowConsumer: () => void;
+};
+
+/**
+ * An async generator whose `return()` takes effect at once. A plain generator waiting in
+ * `await queue.next()` would run `return()` only at its next `yield`: for a quiet
+ * conversation, never, and its bus subscription would leak; one never started skips its
+ * `finally` altogether. So `cleanup` (close the queue, unsubscribe; idempotent) runs first.
+ */
+export function closable<T>(generator: AsyncGenerator<T>, cleanup: () => void): AsyncGenerator<T> {
+  return {
+    next: () => generator.next(),
+    return: (value) => {
+      cleanup();
+      return generator.return(value);
+    },
+    throw: (err) => {
+      cleanup();
+      return generator.throw(err);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<T>;
+}
+
+/**
+ * Subscribes, yields what arrives until the consumer stops or falls too far behind, and
+ * always unsubscribes. `subscribe` gets the push function and returns its unsubscribers.
+ */
+export function liveStream<T>(subscribe: (push: (event: T) => void) => Unsubscribe[], { maxPending, onSlowConsumer }: StreamOptions) {
+  const queue = new EventQueue<T>(maxPending);
+  const unsubscribes = subscribe((e) => queue.push(e));
+  const cleanup = () => {
+    queue.close();
+    for (const unsubscribe of unsubscribes) unsubscribe();
+  };
+  async function* drain(): AsyncGenerator<T> {
+    try {
+      for (;;) {
+        const e = await queue.next();
+        if (!e) {
+          if (queue.overflowed) onSlowConsumer();
+          return;
+        }
+        yield e;
+      }
+    } finally {
+      cleanup();
+    }
+  }
+  return closable(drain(), cleanup);
+}
