@@ -2,6 +2,9 @@ import type { TopicPayload } from './event-map.ts';
 
 export type Unsubscribe = () => void;
 
+/** Unsubscribes when called; `ready` settles once events of the topic are being received. */
+export type Subscription = Unsubscribe & { ready: Promise<void> };
+
 /**
  * Carries events between the code that commits them and the subscriptions that deliver
  * them. At most once, unordered across publishers: subscribers re-read the event log to
@@ -9,7 +12,7 @@ export type Unsubscribe = () => void;
  */
 export type Bus = {
   publish<T extends string>(topic: T, payload: TopicPayload<T>): void;
-  subscribe<T extends string>(topic: T, handler: (payload: TopicPayload<T>) => void): Unsubscribe;
+  subscribe<T extends string>(topic: T, handler: (payload: TopicPayload<T>) => void): Subscription;
 };
 
 /** One process: a map of topic → handlers. A handler that throws does not stop the others. */
@@ -29,10 +32,11 @@ export function createInProcessBus({ onError = (err: unknown) => console.error('
       let set = handlers.get(topic);
       if (!set) handlers.set(topic, (set = new Set()));
       set.add(handler as (payload: never) => void);
-      return () => {
+      const unsubscribe = () => {
         set.delete(handler as (payload: never) => void);
         if (set.size === 0) handlers.delete(topic);
       };
+      return Object.assign(unsubscribe, { ready: Promise.resolve() });
     },
   };
 }

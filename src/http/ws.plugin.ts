@@ -56,8 +56,14 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       try {
         viewer = await deps.resolveViewer({ authorization: text(params.authorization), apiKey: text(params.apiKey) });
       } catch (err) {
-        const forbidden = err instanceof AppError && err.code === 'FORBIDDEN';
-        socket.close(forbidden ? CloseCodes.Forbidden : CloseCodes.Unauthorized, err instanceof Error ? err.message : 'Unauthorized');
+        // A refused credential is the client's (4401, or 4403 for a suspended tenant); anything
+        // else is ours: 1011, logged, so that clients retry instead of dropping their token.
+        if (!(err instanceof AppError)) {
+          app.log.error({ err, socketId: ctx.extra.id }, 'connection_init failed');
+          socket.close(1011, 'Internal error');
+        } else {
+          socket.close(err.code === 'FORBIDDEN' ? CloseCodes.Forbidden : CloseCodes.Unauthorized, err.message);
+        }
         return false;
       }
       if (viewer.kind === 'anonymous') {
@@ -78,7 +84,8 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     },
 
     async onSubscribe(ctx, id, payload: SubscribePayload) {
-      if (Object.keys(ctx.subscriptions).length >= maxSubscriptionsPerSocket) {
+      // graphql-ws has already registered this subscription's id when it calls onSubscribe.
+      if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerSocket) {
         return [
           new GraphQLError(`At most ${maxSubscriptionsPerSocket} subscriptions per socket`, {
             extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 1, requestId: `${ctx.extra.id}/${id}` },
@@ -87,10 +94,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       }
       const { socket } = ctx.extra;
       const requestId = `${ctx.extra.id}/${id}`;
-      const connection = {
-        id: ctx.extra.id,
-        slowConsumer: () => socket.close(CloseCodes.SlowConsumer, 'Slow consumer: reconnect and resume with afterSeq'),
-      };
+      const connection = { id: ctx.extra.id, slowConsumer: () => cutOff(socket) };
       const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
         socket: { viewer: ctx.extra.viewer!, requestId, connection },
       });
@@ -125,6 +129,17 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     },
   });
 
+  /**
+   * Closes a socket whose client stopped reading. Such a client may not answer the close
+   * handshake either (ws would wait 30 s): like a missed pong, it is terminated if still not
+   * closed one keep-alive interval later.
+   */
+  function cutOff(socket: WebSocket) {
+    if (socket.readyState !== socket.OPEN) return;
+    socket.close(CloseCodes.SlowConsumer, 'Slow consumer: reconnect and resume with afterSeq');
+    setTimeout(() => socket.readyState !== socket.CLOSED && socket.terminate(), keepAliveMs).unref();
+  }
+
   async function tenantPlan(tenantId: string) {
     const tenant = await tenants.get(tenantId);
     return [tenant.plan, tenant.limits] as const;
@@ -153,7 +168,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
             if (socket.readyState !== socket.OPEN) return resolve();
             // Backpressure: a client that stopped reading is not allowed to grow our memory.
             if (socket.bufferedAmount > maxBufferedBytes) {
-              socket.close(CloseCodes.SlowConsumer, 'Slow consumer: reconnect and resume with afterSeq');
+              cutOff(socket);
               return resolve();
             }
             socket.send(data, () => resolve());

@@ -39,17 +39,17 @@ export function conversationStream(
 ): AsyncGenerator<ConversationEnvelope> {
   const { bus, conversations } = deps;
   const { scope } = actor;
-  const queue = new EventQueue<ConversationEnvelope>(maxPending);
+  const queue = new EventQueue<ConversationEnvelope>(maxPending, onSlowConsumer);
   // Subscribed before anything is read, so no event can fall between the log and the live topic.
-  const unsubscribe = bus.subscribe(topics.conversation(scope.appId, conversationId), (e) => queue.push(e));
+  const subscription = bus.subscribe(topics.conversation(scope.appId, conversationId), (e) => queue.push(e));
   const cleanup = () => {
     queue.close();
-    unsubscribe();
+    subscription();
   };
   return closable(ordered(), cleanup);
 
   async function* ordered(): AsyncGenerator<ConversationEnvelope> {
-    let last = afterSeq ?? (await conversations.byId(scope, conversationId))?.lastSeq ?? 0;
+    let last = afterSeq ?? 0;
     const leftForGood = async (e: ConversationEnvelope) =>
       e.type === EventType.memberLeft && e.payload.userId === actor.userId && !(await conversations.membership(scope, conversationId, actor.userId));
 
@@ -66,6 +66,8 @@ export function conversationStream(
     }
 
     try {
+      await subscription.ready; // on a networked bus, live only once the server confirms it
+      if (afterSeq === null) last = (await conversations.byId(scope, conversationId))?.lastSeq ?? 0;
       if (afterSeq !== null) {
         for await (const e of fromLog()) {
           yield e;
@@ -74,10 +76,7 @@ export function conversationStream(
       }
       for (;;) {
         const e = await queue.next();
-        if (!e) {
-          if (queue.overflowed) onSlowConsumer();
-          return;
-        }
+        if (!e) return;
         if (e.seq === null) {
           yield e;
           continue;

@@ -36,7 +36,7 @@ export function closable<T>(generator: AsyncGenerator<T>, cleanup: () => void): 
  * always unsubscribes. `subscribe` gets the push function and returns its unsubscribers.
  */
 export function liveStream<T>(subscribe: (push: (event: T) => void) => Unsubscribe[], { maxPending, onSlowConsumer }: StreamOptions) {
-  const queue = new EventQueue<T>(maxPending);
+  const queue = new EventQueue<T>(maxPending, onSlowConsumer);
   const unsubscribes = subscribe((e) => queue.push(e));
   const cleanup = () => {
     queue.close();
@@ -46,10 +46,7 @@ export function liveStream<T>(subscribe: (push: (event: T) => void) => Unsubscri
     try {
       for (;;) {
         const e = await queue.next();
-        if (!e) {
-          if (queue.overflowed) onSlowConsumer();
-          return;
-        }
+        if (!e) return;
         yield e;
       }
     } finally {
