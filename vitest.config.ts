@@ -13,6 +13,20 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       { extends: true as const, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // Several nodes on PostgreSQL and Redis: when both are available (CI provides both).
+      ...(process.env.DATABASE_URL && process.env.REDIS_URL
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'cluster',
+                include: ['test/cluster/**/*.test.ts'],
+                env: { PARLEY_TEST_STORE: 'postgres' },
+                globalSetup: ['test/helpers/postgres-setup.ts'],
+              },
+            },
+          ]
+        : []),
       ...stores.map((store) => ({
         extends: true as const,
         test: {

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { createCredentialResolver, type ResolveViewer } from './auth/credentials.ts';
 import { createInProcessBus, type Bus } from './events/bus.ts';
+import { createRedisBus } from './events/redis-bus.ts';
 import { createSigningKeyStore } from './auth/signing-key.store.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
@@ -32,7 +33,8 @@ export async function createDeps(config: Config): Promise<Deps> {
       issuer: config.tokenIssuer,
       audience: config.tokenAudience,
     });
-    const bus = createInProcessBus({ onError: (err) => log.error({ err }, 'bus handler failed') });
+    const onBusError = (err: unknown) => log.error({ err }, 'bus error');
+    const bus = config.redisUrl ? createRedisBus(config.redisUrl, { onError: onBusError }) : createInProcessBus({ onError: onBusError });
     const services = createServices({
       prisma: db.prisma,
       tokens,
@@ -55,6 +57,7 @@ export async function createDeps(config: Config): Promise<Deps> {
     const close = async () => {
       sweeper.stop();
       services.typing.stop();
+      await bus.close();
       await db.close();
     };
     return { config, log, bus, db, tokens, services, resolveViewer, sweeper, close };

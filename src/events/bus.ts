@@ -11,6 +11,10 @@ export type Subscription = Unsubscribe & { ready: Promise<void> };
  * fill gaps, so a lost or late event is never a lost delivery.
  */
 export type Bus = {
+  kind: 'in-process' | 'redis';
+  /** Resolves when the bus is reachable (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
   publish<T extends string>(topic: T, payload: TopicPayload<T>): void;
   subscribe<T extends string>(topic: T, handler: (payload: TopicPayload<T>) => void): Subscription;
 };
@@ -19,6 +23,9 @@ export type Bus = {
 export function createInProcessBus({ onError = (err: unknown) => console.error('bus handler failed', err) } = {}): Bus {
   const handlers = new Map<string, Set<(payload: never) => void>>();
   return {
+    kind: 'in-process',
+    ping: async () => {},
+    close: async () => handlers.clear(),
     publish(topic, payload) {
       for (const handler of handlers.get(topic) ?? []) {
         try {

@@ -1,0 +1,57 @@
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Redis } from 'ioredis';
+import type { Bus, Subscription } from './bus.ts';
+
+/**
+ * The bus across nodes: Redis pub/sub through graphql-redis-subscriptions, which keeps one
+ * Redis subscription per topic per node however many local handlers share it. Payloads are
+ * the same JSON envelopes as in process. Delivery is at most once: a message published while
+ * a node is disconnected is lost to it, and its subscribers fill the gap from the event log.
+ */
+export function createRedisBus(url: string, { onError }: { onError: (err: unknown) => void }): Bus {
+  const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
+  // While Redis is away, publishes fail at once rather than pile up in memory (subscribers
+  // recover from the log); subscriptions wait and are renewed on reconnect.
+  const publisher = new Redis(url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const subscriber = new Redis(url, { retryStrategy, maxRetriesPerRequest: null });
+  publisher.on('error', onError);
+  subscriber.on('error', onError);
+  const pubsub = new RedisPubSub({ publisher, subscriber });
+
+  return {
+    kind: 'redis',
+    async ping() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('redis ping timed out')), 1000)));
+      try {
+        await Promise.race([publisher.ping(), subscriber.status === 'ready' ? Promise.resolve() : Promise.reject(new Error(`redis subscriber ${subscriber.status}`)), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    publish(topic, payload) {
+      pubsub.publish(topic, payload).catch(onError);
+    },
+    subscribe(topic, handler): Subscription {
+      const id = pubsub.subscribe(topic, (payload: never) => {
+        try {
+          handler(payload);
+        } catch (err) {
+          onError(err);
+        }
+      });
+      // Idempotent, as the in-process bus is: streams may clean up from two paths.
+      let unsubscribed = false;
+      const unsubscribe = () => {
+        if (unsubscribed) return;
+        unsubscribed = true;
+        id.then((n) => pubsub.unsubscribe(n)).catch(onError);
+      };
+      return Object.assign(unsubscribe, { ready: id.then(() => undefined) });
+    },
+    async close() {
+      pubsub.close();
+      await Promise.allSettled([publisher.quit(), subscriber.quit()]);
+    },
+  };
+}
