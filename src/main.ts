@@ -1,10 +1,20 @@
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
-import { createDeps } from './deps.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createDeps, type Deps } from './deps.ts';
 
 async function main() {
   const config = loadConfig();
   const deps = await createDeps(config);
+  try {
+    await start(config, deps);
+  } catch (err) {
+    // A start that failed (a port in use, say) still closes the store: PGlite shuts down cleanly.
+    await deps.close();
+    throw err;
+  }
+}
+
+async function start(config: Config, deps: Deps) {
   const app = await buildApp(deps);
 
   let closing = false;
@@ -12,14 +22,20 @@ async function main() {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down');
-    await app.close(); // stops accepting, lets in-flight requests finish
-    await deps.close();
+    try {
+      await app.close(); // stops accepting, lets in-flight requests finish
+    } finally {
+      await deps.close();
+    }
     process.exit(0);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM').catch(fail));
+  process.on('SIGINT', () => void shutdown('SIGINT').catch(fail));
 
-  await app.listen({ port: config.port, host: config.host });
+  await app.listen({ port: config.port, host: config.host }).catch((err: unknown) => {
+    const inUse = (err as { code?: unknown }).code === 'EADDRINUSE';
+    throw inUse ? new ConfigError([`PORT: ${config.host}:${config.port} is already in use (EADDRINUSE)`]) : err;
+  });
   app.log.info(
     { store: deps.db.kind, dataDir: config.dataDir, graphql: `/graphql` },
     `Parley is listening on port ${(app.server.address() as { port: number }).port}`,
@@ -29,7 +45,9 @@ async function main() {
   }
 }
 
-main().catch((err: unknown) => {
+function fail(err: unknown) {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
-});
+}
+
+main().catch(fail);

@@ -62,6 +62,7 @@ export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtl
       transact,
       publisher,
       maxMessageBytes,
+      onError,
     }),
     presence: createPresenceService({ conversations: stores.conversations, users: stores.users, tracker }),
     typing: createTypingService({ publisher, conversations, ttlMs: typingTtlMs }),

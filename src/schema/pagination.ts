@@ -1,5 +1,6 @@
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
 import { decodeCursor, encodeCursor } from '../lib/cursor.ts';
+import { ID_PATTERN } from '../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../lib/scope.ts';
 
 type ConnectionArgs = { first?: number | null; last?: number | null; after?: string | null; before?: string | null };
@@ -20,14 +21,21 @@ export function keysetConnection<T, K>(
   );
 }
 
-export const isString = (v: unknown): v is string => typeof v === 'string' && v.length <= 100;
-export const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+/** Cursor values as the columns hold them: ids, int4 (seq), timestamps PostgreSQL can represent. */
+export const isString = (v: unknown): v is string => typeof v === 'string' && ID_PATTERN.test(v);
+export const isInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 2_147_483_647;
+/** Years 1 to 9999: a JS Date reaches ±275760, PostgreSQL's timestamptz neither that far nor year 0. */
+const isTime = (v: unknown): v is string => {
+  if (typeof v !== 'string') return false;
+  const year = new Date(v).getUTCFullYear(); // NaN for an invalid date
+  return year >= 1 && year <= 9999;
+};
 
 /** Cursors of (timestamp, id) keysets. */
 export const timeCursor = <T extends { id: string }>(time: (row: T) => Date) => ({
   key: (row: T): TimeCursor => ({ t: time(row).toISOString(), id: row.id }),
   isKey: (v: unknown): v is TimeCursor => {
     const c = v as Partial<TimeCursor> | null;
-    return typeof c === 'object' && c !== null && isString(c.id) && typeof c.t === 'string' && !Number.isNaN(Date.parse(c.t));
+    return typeof c === 'object' && c !== null && isString(c.id) && isTime(c.t);
   },
 });

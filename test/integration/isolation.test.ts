@@ -365,4 +365,12 @@ describe('tenant isolation', () => {
     expect(await p.conversation.count({ where: { appId: B.appId } })).toBe(1);
     expect(await p.membership.count({ where: { conversationId: convB } })).toBe(2);
   });
+
+  it("a store write under app A's scope cannot change app B's rows, whatever ids it is given", async () => {
+    const stores = server.deps.services.stores.conversations;
+    const scopeA = { tenantId: A.tenantId, appId: A.appId };
+    await expect(stores.setRole(scopeA, convB, b2.id, 'OWNER')).rejects.toThrow();
+    const member = await server.deps.db.prisma.membership.findFirstOrThrow({ where: { conversationId: convB, userId: b2.id } });
+    expect(member.role).toBe('MEMBER');
+  });
 });

@@ -98,11 +98,13 @@ export function createConversationStore(db: Db) {
     /**
      * Takes the next `seq` of the conversation. The UPDATE holds the conversation's row lock
      * until the transaction ends, so concurrent writers queue here and commit their seqs in
-     * order: no gap, no duplicate.
+     * order: no gap, no duplicate. `now()` is when the transaction began, which may be
+     * before the previous writer committed: the clock, never below the last value, keeps
+     * lastEventAt moving forward.
      */
     async nextSeq(scope: AppScope, conversationId: string) {
       const [row] = await db.$queryRaw<{ last_seq: number }[]>`
-        UPDATE conversation SET last_seq = last_seq + 1, last_event_at = now()
+        UPDATE conversation SET last_seq = last_seq + 1, last_event_at = GREATEST(last_event_at, clock_timestamp())
          WHERE id = ${conversationId} AND app_id = ${scope.appId}
         RETURNING last_seq`;
       if (!row) throw new Error(`conversation ${conversationId} vanished inside its transaction`);
@@ -129,20 +131,26 @@ export function createConversationStore(db: Db) {
     removeMember: (scope: AppScope, conversationId: string, userId: string) =>
       db.membership.deleteMany({ where: { conversationId, userId, appId: scope.appId } }),
 
-    setRole: (scope: AppScope, conversationId: string, userId: string, role: Role) =>
-      db.membership.update({ where: { conversationId_userId: { conversationId, userId } }, data: { role } }),
+    /** The caller holds the conversation lock and has just read the membership: it is there. */
+    async setRole(scope: AppScope, conversationId: string, userId: string, role: Role) {
+      await db.membership.updateMany({ where: { conversationId, userId, appId: scope.appId }, data: { role } });
+      return db.membership.findFirstOrThrow({ where: { conversationId, userId, appId: scope.appId } });
+    },
 
     countOwners: (scope: AppScope, conversationId: string) =>
       db.membership.count({ where: { conversationId, appId: scope.appId, role: 'OWNER' } }),
 
-    /** Markers only move forward: a late or repeated mark never moves them back. */
+    /**
+     * Markers only move forward: a late or repeated mark never moves them back. Null when the
+     * user is not a member (any more: a removal may have committed since the caller checked).
+     */
     async advanceMarkers(scope: AppScope, conversationId: string, userId: string, marks: { read?: number; delivered: number }) {
       await db.$executeRaw`
         UPDATE membership
            SET last_delivered_seq = GREATEST(last_delivered_seq, ${marks.delivered}),
                last_read_seq = GREATEST(last_read_seq, ${marks.read ?? 0})
          WHERE conversation_id = ${conversationId} AND user_id = ${userId} AND app_id = ${scope.appId}`;
-      return db.membership.findFirstOrThrow({ where: { conversationId, userId, appId: scope.appId } });
+      return db.membership.findFirst({ where: { conversationId, userId, appId: scope.appId } });
     },
   };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { actorOf, actorScopes, asUserIdArg } from '../../schema/actor.ts';
 import { builder, type SchemaTypes } from '../../schema/builder.ts';
 import { isInt, keysetConnection } from '../../schema/pagination.ts';
-import { idSchema, metadataSchema, pageArgsSchema } from '../../schema/validators.ts';
+import { idSchema, metadataSchema, pageArgsSchema, safeText } from '../../schema/validators.ts';
 import { MemberRef } from '../conversation/conversation.graphql.ts';
 import { UserRef } from '../user/user.graphql.ts';
 import type { UserRow } from '../user/user.store.ts';
@@ -42,10 +42,11 @@ const AttachmentInput = builder.inputType('AttachmentInput', {
   fields: (t) => ({
     url: t.string({
       required: true,
-      validate: z.url({ protocol: /^https?$/, error: 'Must be an http(s) URL' }).max(2048),
+      // Attachments are stored as jsonb: the URL parser would let a NUL or a lone surrogate through, encoded.
+      validate: safeText.pipe(z.url({ protocol: /^https?$/, error: 'Must be an http(s) URL' }).max(2048)),
     }),
-    name: t.string({ validate: z.string().max(255).nullish() }),
-    mimeType: t.string({ validate: z.string().max(255).nullish() }),
+    name: t.string({ validate: safeText.max(255).nullish() }),
+    mimeType: t.string({ validate: safeText.max(255).nullish() }),
     size: t.int({ validate: z.number().int().min(0).nullish() }),
   }),
 });
@@ -53,12 +54,13 @@ const AttachmentInput = builder.inputType('AttachmentInput', {
 const SendMessageInput = builder.inputType('SendMessageInput', {
   fields: (t) => ({
     conversationId: t.id({ required: true, validate: idSchema }),
-    body: t.string({ required: true, description: `Up to MAX_MESSAGE_BYTES bytes (UTF-8).` }),
+    // Only the text check here: the service checks the size, as PAYLOAD_TOO_LARGE.
+    body: t.string({ required: true, description: `Up to MAX_MESSAGE_BYTES bytes (UTF-8).`, validate: safeText }),
     attachments: t.field({ type: [AttachmentInput], validate: z.array(z.unknown()).max(10, 'At most 10 attachments').nullish() }),
     metadata: t.field({ type: 'JSONObject', validate: metadataSchema }),
     idempotencyKey: t.string({
       description: 'Sending again with the same key (same user and conversation, within 24 h) returns the original message.',
-      validate: z.string().min(1).max(128).nullish(),
+      validate: safeText.min(1).max(128).nullish(),
     }),
   }),
 });
@@ -106,7 +108,11 @@ builder.mutationFields((t) => ({
   editMessage: t.field({
     type: MessageRef,
     authScopes: actorScopes,
-    args: { id: t.arg.id({ required: true, validate: idSchema }), body: t.arg.string({ required: true }), ...asUserIdArg() },
+    args: {
+      id: t.arg.id({ required: true, validate: idSchema }),
+      body: t.arg.string({ required: true, validate: safeText }), // the service checks the size
+      ...asUserIdArg(),
+    },
     resolve: async (_root, args, ctx) => ctx.services.messages.edit(await actorOf(ctx, args.asUserId), args.id, args.body),
   }),
   deleteMessage: t.field({

@@ -24,8 +24,9 @@ export function createMessageService(deps: {
   transact: Transact;
   publisher: EventPublisher;
   maxMessageBytes: number;
+  onError: (err: unknown, what: string) => void;
 }) {
-  const { messages, conversations, conversationService, transact, publisher, maxMessageBytes } = deps;
+  const { messages, conversations, conversationService, transact, publisher, maxMessageBytes, onError } = deps;
 
   function checkBody(body: string, attachments: readonly Attachment[]) {
     if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
@@ -152,8 +153,12 @@ export function createMessageService(deps: {
         delivered: seq,
         ...(what === 'read' ? { read: seq } : {}),
       });
+      if (!member) throw notFound('Conversation'); // removed since the access check
       if (what === 'read') {
-        await publisher.ephemeral(actor.scope, conversationId, EphemeralType.read, { userId: actor.userId, lastReadSeq: member.lastReadSeq });
+        // The marker is stored: a receipt that fails to publish must not turn that into an error.
+        await publisher
+          .ephemeral(actor.scope, conversationId, EphemeralType.read, { userId: actor.userId, lastReadSeq: member.lastReadSeq })
+          .catch((err: unknown) => onError(err, 'publishing a read receipt'));
       }
       return member;
     },

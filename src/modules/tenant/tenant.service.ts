@@ -19,13 +19,13 @@ export function createTenantService({ tenants }: { tenants: TenantStore }) {
     },
 
     async update(id: string, input: UpdateTenantInput) {
-      const tenant = await tenants.byId(id);
-      if (!tenant) throw notFound('Tenant');
-      return tenants.update(id, {
+      const updated = await tenants.update(id, (tenant) => ({
         ...(input.plan ? { plan: input.plan } : {}),
         ...(input.status ? { status: input.status } : {}),
         ...(input.limits ? { limits: mergeOverrides(tenant.limits, input.limits) } : {}),
-      });
+      }));
+      if (!updated) throw notFound('Tenant');
+      return updated;
     },
 
     page: (args: PageArgs<TimeCursor>) => tenants.page(args),

@@ -8,8 +8,21 @@ export function createTenantStore(prisma: PrismaClient) {
   return {
     insert: (data: { id: string; name: string; plan: TenantRow['plan'] }) => prisma.tenant.create({ data }),
     byId: (id: string) => prisma.tenant.findUnique({ where: { id } }),
-    update: (id: string, data: Partial<Pick<TenantRow, 'plan' | 'status'>> & { limits?: object }) =>
-      prisma.tenant.update({ where: { id }, data }),
+    /**
+     * Reads the tenant, then writes what `change` makes of it, under the row lock: two updates
+     * of different limits both land, neither overwriting the other's. Null if there is none.
+     */
+    update: (id: string, change: (tenant: TenantRow) => Partial<Pick<TenantRow, 'plan' | 'status'>> & { limits?: object }) =>
+      prisma.$transaction(
+        async (tx) => {
+          const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM tenant WHERE id = ${id} FOR UPDATE`;
+          if (!locked) return null;
+          const tenant = await tx.tenant.findUniqueOrThrow({ where: { id } });
+          return tx.tenant.update({ where: { id }, data: change(tenant) });
+        },
+        // Generous waits: on embedded PGlite every transaction queues on one connection.
+        { maxWait: 20_000, timeout: 30_000 },
+      ),
     /** Oldest first, keyed by (createdAt, id) so that equal timestamps page correctly. */
     page: ({ after, before, limit, inverted }: PageArgs<TimeCursor>) =>
       prisma.tenant.findMany({

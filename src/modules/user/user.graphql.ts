@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { actorOf, actorScopes, appScopeOf, asUserIdArg, scopeOf } from '../../schema/actor.ts';
 import { builder } from '../../schema/builder.ts';
 import { isString, keysetConnection } from '../../schema/pagination.ts';
-import { idSchema, metadataSchema, pageArgsSchema } from '../../schema/validators.ts';
+import { idSchema, metadataSchema, pageArgsSchema, safeText } from '../../schema/validators.ts';
 import type { UserRow } from './user.store.ts';
 
 /** Users load through one dataloader per request: a page of messages costs one user query. */
@@ -32,8 +32,8 @@ const UserToken = builder.objectRef<{ token: string; expiresAt: Date }>('UserTok
 
 const UpsertUserInput = builder.inputType('UpsertUserInput', {
   fields: (t) => ({
-    externalId: t.string({ required: true, validate: z.string().min(1).max(200) }),
-    displayName: t.string({ validate: z.string().max(200).nullish() }),
+    externalId: t.string({ required: true, validate: safeText.min(1).max(200) }),
+    displayName: t.string({ validate: safeText.max(200).nullish() }),
     metadata: t.field({ type: 'JSONObject', validate: metadataSchema }),
   }),
 });
