@@ -194,7 +194,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
 
   // Before the HTTP server stops: tell clients to go elsewhere, and let subscriptions end.
   app.addHook('preClose', async () => {
-    for (const socket of wss.clients) socket.close(CloseCodes.GoingAway, 'Server shutting down');
+    for (const socket of wss.clients) socket.close(CloseCodes.ServiceRestart, 'Server restarting: reconnect and resume with afterSeq');
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   });
 }

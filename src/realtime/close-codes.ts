@@ -8,6 +8,6 @@ export const CloseCodes = {
   SlowConsumer: 4008,
   /** The user already has as many sockets open as the tenant's plan allows. */
   TooManySockets: 4029,
-  /** The server is shutting down: reconnect (to another node). */
-  GoingAway: 1001,
+  /** The server is shutting down or restarting: reconnect (to another node) and resume. */
+  ServiceRestart: 1012,
 } as const;

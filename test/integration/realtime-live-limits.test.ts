@@ -168,7 +168,7 @@ describe('sessions and limits', () => {
 });
 
 describe('keep-alive and shutdown', () => {
-  it('WS_KEEPALIVE_MS=1000: a socket that answers pings stays, one that cannot is terminated; closing the server closes sockets with 1001', async () => {
+  it('WS_KEEPALIVE_MS=1000: a socket that answers pings stays, one that cannot is terminated; closing the server closes sockets with 1012', async () => {
     const own = await startServer({ WS_KEEPALIVE_MS: '1000' });
     let closed = false;
     try {
@@ -201,9 +201,9 @@ describe('keep-alive and shutdown', () => {
 
       closed = true;
       await own.close();
-      expect((await answering.closed).code).toBe(1001);
-      await eventually(() => expect(client.closed?.code).toBe(1001));
-      expect(sub.closed?.code).toBe(1001);
+      expect((await answering.closed).code).toBe(1012);
+      await eventually(() => expect(client.closed?.code).toBe(1012));
+      expect(sub.closed?.code).toBe(1012);
     } finally {
       if (!closed) await own.close();
     }

@@ -41,8 +41,8 @@ describe('resume across a restart', () => {
       for (let n = 1; n <= 10; n++) await send(n);
       await eventually(() => expect(seqs(before.data)).toEqual(range(1, 10)));
 
-      await server.close(); // the socket goes with it (1001)
-      await eventually(() => expect(before.closed?.code).toBe(1001));
+      await server.close(); // the socket goes with it (1012)
+      await eventually(() => expect(before.closed?.code).toBe(1012));
       server = await startServer(env);
       for (let n = 11; n <= 15; n++) await send(n); // sent while the reader is away
 
