@@ -2,7 +2,7 @@ import type { ConversationStore } from '../modules/conversation/conversation.sto
 import type { UserStore } from '../modules/user/user.store.ts';
 import type { AppScope } from '../lib/scope.ts';
 import type { Bus } from './bus.ts';
-import { EphemeralType, topics, type ConversationEnvelope } from './event-map.ts';
+import { topics, type ConversationEnvelope, type EphemeralType } from './event-map.ts';
 import { EventType } from './event-types.ts';
 
 export type EventRow = { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date };
@@ -18,21 +18,18 @@ export function createEventPublisher(deps: { bus: Bus; conversations: Conversati
 
   /** Senders and joining members travel with the event, so subscribers need no query. */
   async function withUsers(scope: AppScope, envelopes: ConversationEnvelope[]) {
-    const ids = new Set<string>();
-    for (const e of envelopes) {
-      const message = e.payload.message as { senderId?: string } | undefined;
-      const member = e.payload.member as { userId?: string } | undefined;
-      if (message?.senderId) ids.add(message.senderId);
-      if (member?.userId) ids.add(member.userId);
-    }
-    if (ids.size === 0) return;
-    const byId = new Map((await users.byIds(scope, [...ids])).map((u) => [u.id, u]));
-    for (const e of envelopes) {
-      const message = e.payload.message as { senderId?: string } | undefined;
-      const member = e.payload.member as { userId?: string } | undefined;
-      if (message?.senderId) e.payload = { ...e.payload, message: { ...message, sender: byId.get(message.senderId) } };
-      if (member?.userId) e.payload = { ...e.payload, member: { ...member, user: byId.get(member.userId) } };
-    }
+    // Which payload object names a user, under which key, and where the loaded user goes.
+    const slots = envelopes.flatMap((e) => {
+      const message = e.payload.message as Record<string, unknown> | undefined;
+      const member = e.payload.member as Record<string, unknown> | undefined;
+      return [
+        ...(message?.senderId ? [{ e, field: 'message', value: message, userId: String(message.senderId), into: 'sender' }] : []),
+        ...(member?.userId ? [{ e, field: 'member', value: member, userId: String(member.userId), into: 'user' }] : []),
+      ];
+    });
+    if (slots.length === 0) return;
+    const byId = new Map((await users.byIds(scope, [...new Set(slots.map((s) => s.userId))])).map((u) => [u.id, u]));
+    for (const { e, field, value, userId, into } of slots) e.payload = { ...e.payload, [field]: { ...value, [into]: byId.get(userId) } };
   }
 
   async function fanOut(scope: AppScope, conversationId: string, envelopes: ConversationEnvelope[], alsoTo: string[] = []) {
@@ -70,4 +67,3 @@ export function createEventPublisher(deps: { bus: Bus; conversations: Conversati
   };
 }
 export type EventPublisher = ReturnType<typeof createEventPublisher>;
-export { EphemeralType };

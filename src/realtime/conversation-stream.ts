@@ -67,8 +67,9 @@ export function conversationStream(
 
     try {
       await subscription.ready; // on a networked bus, live only once the server confirms it
-      if (afterSeq === null) last = (await conversations.byId(scope, conversationId))?.lastSeq ?? 0;
-      if (afterSeq !== null) {
+      if (afterSeq === null) {
+        last = (await conversations.byId(scope, conversationId))?.lastSeq ?? 0; // live only
+      } else {
         for await (const e of fromLog()) {
           yield e;
           if (await leftForGood(e)) return;

@@ -8,7 +8,7 @@ export type Role = MembershipRow['role'];
 
 /** Conversations, their members and their event log. Every function takes the app scope. */
 export function createConversationStore(db: Db) {
-  return {
+  const store = {
     insert: (
       scope: AppScope,
       data: Pick<ConversationRow, 'id' | 'kind' | 'title' | 'directKey'> & { metadata: object },
@@ -117,8 +117,8 @@ export function createConversationStore(db: Db) {
       }),
 
     async appendEvent(scope: AppScope, conversationId: string, type: string, payload: object) {
-      const seq = await this.nextSeq(scope, conversationId);
-      return this.recordEvent(scope, conversationId, seq, type, payload);
+      const seq = await store.nextSeq(scope, conversationId);
+      return store.recordEvent(scope, conversationId, seq, type, payload);
     },
 
     /** Locks the conversation row for membership changes that check invariants first. */
@@ -153,5 +153,6 @@ export function createConversationStore(db: Db) {
       return db.membership.findFirst({ where: { conversationId, userId, appId: scope.appId } });
     },
   };
+  return store;
 }
 export type ConversationStore = ReturnType<typeof createConversationStore>;

@@ -1,6 +1,7 @@
 import type { Transact, TxStores } from '../../db/stores.ts';
 import { EventType, eventPayload } from '../../events/event-types.ts';
-import { EphemeralType, type EventPublisher } from '../../events/publisher.ts';
+import { EphemeralType } from '../../events/event-map.ts';
+import type { EventPublisher } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound, payloadTooLarge } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Actor, PageArgs } from '../../lib/scope.ts';

@@ -1,4 +1,5 @@
-import { EphemeralType, type EventPublisher } from '../../events/publisher.ts';
+import { EphemeralType } from '../../events/event-map.ts';
+import type { EventPublisher } from '../../events/publisher.ts';
 import { forbidden } from '../../lib/errors.ts';
 import type { Actor } from '../../lib/scope.ts';
 import type { ConversationService } from '../conversation/conversation.service.ts';
