@@ -43,6 +43,8 @@ function openPostgres(connectionString: string, max: number): Database {
   };
 }
 
+const LOCK_STALE_MS = 5_000;
+
 async function openPglite(dataDir: string): Promise<Database> {
   let release: (() => Promise<void>) | undefined;
   let pglite: PGlite;
@@ -50,10 +52,16 @@ async function openPglite(dataDir: string): Promise<Database> {
     pglite = new PGlite();
   } else {
     // PGlite is one process's database: a second process on the same directory would
-    // corrupt it, so it is refused with a clear message instead.
+    // corrupt it, so it is refused with a clear message instead. The holder refreshes the
+    // lock every STALE/2; a lock older than STALE is a crashed holder's, so retrying for a
+    // little longer than STALE lets a restart after a crash (kill -9) take over.
     mkdirSync(dataDir, { recursive: true });
     try {
-      release = await lockfile.lock(dataDir, { lockfilePath: join(dataDir, 'parley.lock'), stale: 15_000 });
+      release = await lockfile.lock(dataDir, {
+        lockfilePath: join(dataDir, 'parley.lock'),
+        stale: LOCK_STALE_MS,
+        retries: { retries: LOCK_STALE_MS / 1000 + 3, factor: 1, minTimeout: 1000, maxTimeout: 1000 },
+      });
     } catch {
       throw new Error(`DATA_DIR ${dataDir} is in use by another Parley process`);
     }

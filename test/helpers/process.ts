@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
 const PARLEY_VARIABLES = new Set(['DATABASE_URL', 'DATA_DIR', 'REDIS_URL', 'ADMIN_TOKEN', 'SECRET_KEY', 'PORT', 'HOST', 'NODE_ENV']);
 
 export type ParleyProcess = { child: ChildProcess; url: string; output: () => string; stop(signal?: NodeJS.Signals): Promise<number | null> };
@@ -12,7 +11,9 @@ export function startProcess(env: Record<string, string>, { timeoutMs = 30_000 }
   // Parley's own variables come only from `env`: the test runner's DATABASE_URL (set for the
   // PostgreSQL project) must not turn an embedded-store process into a PostgreSQL one.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !PARLEY_VARIABLES.has(name)));
-  const child = spawn(TSX, ['src/main.ts'], {
+  // `node --import tsx`, not the tsx CLI: the CLI runs the server in a child of its own, and a
+  // signal (SIGKILL above all) would reach the wrapper, not the server.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

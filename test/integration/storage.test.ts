@@ -180,6 +180,19 @@ describe('the process, as `npm start` runs it', () => {
     }
   });
 
+  it('keeps what a mutation returned as success when the process is killed (SIGKILL) right after', async () => {
+    const { env } = await freshStore();
+    const first = await startProcess({ ...env, ADMIN_TOKEN: adminToken });
+    const id = await createTenant(first.url);
+    await first.stop('SIGKILL'); // no shutdown code runs
+    const second = await startProcess({ ...env, ADMIN_TOKEN: adminToken });
+    try {
+      expect(await tenantExists(second.url, id)).toBe(true);
+    } finally {
+      expect(await second.stop('SIGTERM')).toBe(0);
+    }
+  });
+
   it('generates and keeps an operator token on the embedded store when ADMIN_TOKEN is unset', async () => {
     if (testStore() !== 'pglite') {
       // On PostgreSQL an ADMIN_TOKEN is required: starting without one fails with a clear message.
