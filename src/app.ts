@@ -10,8 +10,11 @@ import type { ErrorCode } from './lib/errors.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Builds the HTTP app; never listens, so tests and main.ts share it. */
-export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+/**
+ * Builds the HTTP app; never listens (node.ts does). Without `api` (the worker role) it
+ * answers only health checks.
+ */
+export async function buildApp(deps: Deps, { api = true }: { api?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: deps.config.maxBodyBytes,
@@ -36,6 +39,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
 
   await app.register(healthPlugin, { deps });
+  if (!api) return app;
   await app.register(jwksPlugin, { deps });
   const yoga = createParleyYoga(deps);
   await app.register(graphqlPlugin, { yoga });

@@ -3,8 +3,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
+export const ROLES = ['api', 'worker', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
 /** Every environment variable Parley reads; documented in README.md ("Configuration"). */
 const envSchema = z.object({
+  ROLE: z.enum(ROLES).default('all'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -19,6 +23,8 @@ const envSchema = z.object({
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   TOKEN_ISSUER: z.string().min(1).default('parley'),
   TOKEN_AUDIENCE: z.string().min(1).default('parley'),
+  OUTBOX_SWEEP_MS: z.coerce.number().int().min(50).default(1000),
+  PRESENCE_TTL_MS: z.coerce.number().int().min(1000).default(30_000),
   TYPING_TTL_MS: z.coerce.number().int().min(500).default(5000),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(1000).default(12_000),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
@@ -29,6 +35,8 @@ const envSchema = z.object({
 });
 
 export type Config = Readonly<{
+  /** What this process does: `api`, `worker` or `all` (node.ts). */
+  role: Role;
   port: number;
   host: string;
   adminToken: string;
@@ -47,6 +55,10 @@ export type Config = Readonly<{
   logLevel: string;
   production: boolean;
   typingTtlMs: number;
+  /** With Redis: a socket of a node that stopped renewing it (died) stops counting as online after this. */
+  presenceTtlMs: number;
+  /** How often a worker looks for committed events that were not published. */
+  outboxSweepMs: number;
   ws: Readonly<{ keepAliveMs: number; maxSubscriptionsPerSocket: number; maxBufferedBytes: number; maxPendingEvents: number }>;
 }>;
 
@@ -80,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   return Object.freeze({
+    role: e.ROLE,
     port: e.PORT,
     host: e.HOST,
     adminToken,
@@ -95,6 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
     typingTtlMs: e.TYPING_TTL_MS,
+    presenceTtlMs: e.PRESENCE_TTL_MS,
+    outboxSweepMs: e.OUTBOX_SWEEP_MS,
     ws: Object.freeze({
       keepAliveMs: e.WS_KEEPALIVE_MS,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { createCredentialResolver, type ResolveViewer } from './auth/credentials.ts';
 import { createInProcessBus, type Bus } from './events/bus.ts';
@@ -6,7 +7,6 @@ import { createSigningKeyStore } from './auth/signing-key.store.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
-import { startIdempotencySweeper } from './jobs/idempotency-sweeper.ts';
 import { createServices, type Services } from './services.ts';
 
 export type Deps = {
@@ -17,7 +17,6 @@ export type Deps = {
   tokens: TokenService;
   services: Services;
   resolveViewer: ResolveViewer;
-  sweeper: ReturnType<typeof startIdempotencySweeper>;
   close(): Promise<void>;
 };
 
@@ -35,12 +34,20 @@ export async function createDeps(config: Config): Promise<Deps> {
     });
     const onBusError = (err: unknown) => log.error({ err }, 'bus error');
     const bus = config.redisUrl ? createRedisBus(config.redisUrl, { onError: onBusError }) : createInProcessBus({ onError: onBusError });
+    // State shared by nodes (presence, typing, rate counters). Commands fail at once while
+    // Redis is away instead of queueing: callers degrade (see each user) rather than hang.
+    const redis = config.redisUrl
+      ? new Redis(config.redisUrl, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+      : null;
+    redis?.on('error', (err) => log.error({ err }, 'redis error'));
     const services = createServices({
       prisma: db.prisma,
       tokens,
       bus,
+      redis,
       maxMessageBytes: config.maxMessageBytes,
       typingTtlMs: config.typingTtlMs,
+      presenceTtlMs: config.presenceTtlMs,
       maxPendingEvents: config.ws.maxPendingEvents,
       onError: (err, what) => log.error({ err }, `failed: ${what}`),
     });
@@ -50,17 +57,14 @@ export async function createDeps(config: Config): Promise<Deps> {
       apiKeys: services.stores.apiKeys,
       sessions: services.stores.sessions,
     });
-    const sweeper = startIdempotencySweeper({
-      messages: services.stores.messages,
-      onError: (err) => log.error({ err }, 'idempotency sweep failed'),
-    });
     const close = async () => {
-      sweeper.stop();
       services.typing.stop();
+      services.tracker.stop();
       await bus.close();
+      await redis?.quit().catch(() => redis.disconnect());
       await db.close();
     };
-    return { config, log, bus, db, tokens, services, resolveViewer, sweeper, close };
+    return { config, log, bus, db, tokens, services, resolveViewer, close };
   } catch (err) {
     await db.close();
     throw err;

@@ -1,8 +1,10 @@
 import type { TokenService } from './auth/tokens.ts';
 import { createTransact } from './db/stores.ts';
 import type { Bus } from './events/bus.ts';
+import { createOutboxRelay } from './events/outbox-relay.ts';
 import { createEventPublisher } from './events/publisher.ts';
 import type { PrismaClient } from './generated/prisma/client.ts';
+import type { Redis } from 'ioredis';
 import { createApiKeyStore } from './modules/app/api-key.store.ts';
 import { createAppService } from './modules/app/app.service.ts';
 import { createAppStore } from './modules/app/app.store.ts';
@@ -11,7 +13,11 @@ import { createConversationStore } from './modules/conversation/conversation.sto
 import { createMessageService } from './modules/message/message.service.ts';
 import { createMessageStore } from './modules/message/message.store.ts';
 import { createPresenceService } from './modules/presence/presence.service.ts';
-import { createPresenceTracker } from './modules/presence/presence.tracker.ts';
+import { createMemoryPresenceTracker } from './modules/presence/presence.tracker.ts';
+import { createRedisPresenceTracker } from './modules/presence/redis-presence.tracker.ts';
+import { createMemoryExpiringSet } from './lib/expiring-set.ts';
+import { createRedisExpiringSet } from './lib/redis-expiring-set.ts';
+import { createRateLimiter } from './lib/rate-limiter.ts';
 import { createTypingService } from './modules/presence/typing.service.ts';
 import { createTenantService } from './modules/tenant/tenant.service.ts';
 import { createTenantStore } from './modules/tenant/tenant.store.ts';
@@ -24,15 +30,20 @@ export type ServicesOptions = {
   prisma: PrismaClient;
   tokens: TokenService;
   bus: Bus;
+  /** Shared state across nodes (presence, typing, rate counters); null keeps it in this process. */
+  redis: Redis | null;
   maxMessageBytes: number;
   typingTtlMs: number;
+  /** How long a socket counts as online after its node last renewed it (Redis only). */
+  presenceTtlMs: number;
   /** Events a subscriber may fall behind by before it is cut off. */
   maxPendingEvents: number;
   onError: (err: unknown, what: string) => void;
 };
 
 /** Wires stores into services; the only place that knows every module. */
-export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtlMs, maxPendingEvents, onError }: ServicesOptions) {
+export function createServices(options: ServicesOptions) {
+  const { prisma, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, maxPendingEvents, onError } = options;
   const stores = {
     tenants: createTenantStore(prisma),
     apps: createAppStore(prisma),
@@ -42,16 +53,23 @@ export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtl
     conversations: createConversationStore(prisma),
     messages: createMessageStore(prisma),
   };
-  // A failed publish loses no data: the events are committed, and subscribers fill gaps from the log.
+  // A failed publish loses no data: the events stay in the outbox, and the relay's sweep
+  // publishes them later (workers; see jobs/worker.ts).
   const transact = createTransact(prisma, { onAfterCommitError: (err) => onError(err, 'publishing committed events') });
   const publisher = createEventPublisher({ bus, conversations: stores.conversations, users: stores.users });
-  const tracker = createPresenceTracker({ bus });
-  const conversations = createConversationService({ conversations: stores.conversations, users: stores.users, transact, publisher });
+  const relay = createOutboxRelay({ prisma, publisher, onError: (err) => onError(err, 'relaying committed events') });
+  const onPresenceError = (err: unknown) => onError(err, 'presence');
+  const tracker = redis
+    ? createRedisPresenceTracker({ redis, bus, ttlMs: presenceTtlMs, onError: onPresenceError })
+    : createMemoryPresenceTracker({ bus, onError: onPresenceError });
+  const tenants = createTenantService({ tenants: stores.tenants });
+  const conversations = createConversationService({ conversations: stores.conversations, users: stores.users, transact, relay });
   return {
     stores,
     bus,
+    relay,
     tracker,
-    tenants: createTenantService({ tenants: stores.tenants }),
+    tenants,
     apps: createAppService(stores),
     users: createUserService({ users: stores.users, sessions: stores.sessions, tokens, bus }),
     conversations,
@@ -61,11 +79,20 @@ export function createServices({ prisma, tokens, bus, maxMessageBytes, typingTtl
       conversationService: conversations,
       transact,
       publisher,
+      relay,
+      tenants,
+      rateLimiter: createRateLimiter({ redis, name: 'messages-per-user' }),
       maxMessageBytes,
       onError,
     }),
     presence: createPresenceService({ conversations: stores.conversations, users: stores.users, tracker }),
-    typing: createTypingService({ publisher, conversations, ttlMs: typingTtlMs }),
+    typing: createTypingService({
+      publisher,
+      conversations,
+      typing: redis ? createRedisExpiringSet(redis, 'parley:typing') : createMemoryExpiringSet(),
+      ttlMs: typingTtlMs,
+      onError: (err) => onError(err, 'typing'),
+    }),
     realtime: createRealtimeService({ bus, conversations: stores.conversations, conversationService: conversations, maxPending: maxPendingEvents }),
   };
 }

@@ -15,7 +15,8 @@ export type Bus = {
   /** Resolves when the bus is reachable (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
-  publish<T extends string>(topic: T, payload: TopicPayload<T>): void;
+  /** Resolves once the bus has taken the event; rejects if it cannot (Redis unreachable). */
+  publish<T extends string>(topic: T, payload: TopicPayload<T>): Promise<void>;
   subscribe<T extends string>(topic: T, handler: (payload: TopicPayload<T>) => void): Subscription;
 };
 
@@ -26,7 +27,7 @@ export function createInProcessBus({ onError = (err: unknown) => console.error('
     kind: 'in-process',
     ping: async () => {},
     close: async () => handlers.clear(),
-    publish(topic, payload) {
+    async publish(topic, payload) {
       for (const handler of handlers.get(topic) ?? []) {
         try {
           handler(payload as never);

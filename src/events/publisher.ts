@@ -5,6 +5,9 @@ import type { Bus } from './bus.ts';
 import { topics, type ConversationEnvelope, type EphemeralType } from './event-map.ts';
 import { EventType } from './event-types.ts';
 
+/** The stores the publisher reads members and users from. */
+export type PublisherStores = { conversations: Pick<ConversationStore, 'memberIds'>; users: Pick<UserStore, 'byIds'> };
+
 export type EventRow = { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date };
 
 /**
@@ -13,11 +16,11 @@ export type EventRow = { conversationId: string; seq: number; type: string; payl
  * event is done once here, on the node that committed it: one query for the members, one
  * for the users the payload names, whatever the number of subscribers.
  */
-export function createEventPublisher(deps: { bus: Bus; conversations: ConversationStore; users: UserStore }) {
-  const { bus, conversations, users } = deps;
+export function createEventPublisher(deps: { bus: Bus } & PublisherStores) {
+  const { bus } = deps;
 
   /** Senders and joining members travel with the event, so subscribers need no query. */
-  async function withUsers(scope: AppScope, envelopes: ConversationEnvelope[]) {
+  async function withUsers({ users }: PublisherStores, scope: AppScope, envelopes: ConversationEnvelope[]) {
     // Which payload object names a user, under which key, and where the loaded user goes.
     const slots = envelopes.flatMap((e) => {
       const message = e.payload.message as Record<string, unknown> | undefined;
@@ -32,18 +35,30 @@ export function createEventPublisher(deps: { bus: Bus; conversations: Conversati
     for (const { e, field, value, userId, into } of slots) e.payload = { ...e.payload, [field]: { ...value, [into]: byId.get(userId) } };
   }
 
-  async function fanOut(scope: AppScope, conversationId: string, envelopes: ConversationEnvelope[], alsoTo: string[] = []) {
+  /** Resolves once the bus has taken every envelope; rejects if it refused one. */
+  async function fanOut(
+    { conversations }: PublisherStores,
+    scope: AppScope,
+    conversationId: string,
+    envelopes: ConversationEnvelope[],
+    alsoTo: string[] = [],
+  ) {
     const members = await conversations.memberIds(scope, conversationId);
     const recipients = new Set([...members, ...alsoTo]);
-    for (const envelope of envelopes) {
-      bus.publish(topics.conversation(scope.appId, conversationId), envelope);
-      for (const userId of recipients) bus.publish(topics.inbox(scope.appId, userId), envelope);
-    }
+    await Promise.all(
+      envelopes.flatMap((envelope) => [
+        bus.publish(topics.conversation(scope.appId, conversationId), envelope),
+        ...[...recipients].map((userId) => bus.publish(topics.inbox(scope.appId, userId), envelope)),
+      ]),
+    );
   }
 
   return {
-    /** Events of one conversation, committed, in seq order. */
-    async committed(scope: AppScope, rows: EventRow[]) {
+    /**
+     * Events of one conversation, committed, in seq order: called by the outbox relay, which
+     * passes stores bound to its transaction.
+     */
+    async committed(scope: AppScope, rows: EventRow[], stores: PublisherStores = deps) {
       if (rows.length === 0) return;
       const envelopes = rows.map(
         (row): ConversationEnvelope => ({
@@ -55,14 +70,14 @@ export function createEventPublisher(deps: { bus: Bus; conversations: Conversati
           payload: row.payload as Record<string, unknown>,
         }),
       );
-      await withUsers(scope, envelopes);
+      await withUsers(stores, scope, envelopes);
       const left = envelopes.filter((e) => e.type === EventType.memberLeft).map((e) => String(e.payload.userId));
-      await fanOut(scope, rows[0]!.conversationId, envelopes, left);
+      await fanOut(stores, scope, rows[0]!.conversationId, envelopes, left);
     },
 
     async ephemeral(scope: AppScope, conversationId: string, type: EphemeralType, payload: Record<string, unknown>) {
       const envelope: ConversationEnvelope = { appId: scope.appId, conversationId, seq: null, type, at: new Date().toISOString(), payload };
-      await fanOut(scope, conversationId, [envelope]);
+      await fanOut(deps, scope, conversationId, [envelope]);
     },
   };
 }

@@ -29,9 +29,7 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
         clearTimeout(timer);
       }
     },
-    publish(topic, payload) {
-      pubsub.publish(topic, payload).catch(onError);
-    },
+    publish: (topic, payload) => pubsub.publish(topic, payload),
     subscribe(topic, handler): Subscription {
       const id = pubsub.subscribe(topic, (payload: never) => {
         try {

@@ -13,7 +13,8 @@ import { createConnectionRegistry } from '../realtime/connection-registry.ts';
 import { shapeErrors } from './error-masking.ts';
 import type { ParleyYoga } from './yoga.ts';
 
-type Extra = { socket: WebSocket; request: IncomingMessage; id: string; viewer?: Viewer };
+/** `id` is for logs (a client may choose it); `presenceId` is unique, for presence. */
+type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer };
 type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -72,12 +73,17 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       }
       if (viewer.kind === 'user') {
         const { maxSocketsPerUser } = effectiveLimits(...(await tenantPlan(viewer.scope.tenantId)));
-        if (registry.count(viewer.scope, viewer.userId) >= maxSocketsPerUser) {
+        // Counted across every node when presence lives in Redis.
+        if (!(await tracker.connect(viewer.scope, viewer.userId, ctx.extra.presenceId, maxSocketsPerUser))) {
           socket.close(CloseCodes.TooManySockets, `At most ${maxSocketsPerUser} sockets per user`);
           return false;
         }
+        // Closed while we were counting it: graphql-ws will not call onClose for it.
+        if (socket.readyState !== socket.OPEN) {
+          await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId);
+          return false;
+        }
         registry.add(viewer.scope, viewer.userId, socket);
-        tracker.connected(viewer.scope, viewer.userId);
       }
       ctx.extra.viewer = viewer;
       return true;
@@ -121,11 +127,11 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       result.errors ? { ...result, errors: shapeErrors(result.errors, `${ctx.extra.id}/${id}`, app.log, SOCKET) } : undefined,
     onError: (ctx, id, _payload, errors) => shapeErrors(errors, `${ctx.extra.id}/${id}`, app.log, SOCKET),
 
-    onClose(ctx) {
+    async onClose(ctx) {
       const { viewer, socket } = ctx.extra;
       if (viewer?.kind !== 'user') return;
       registry.remove(viewer.scope, viewer.userId, socket);
-      tracker.disconnected(viewer.scope, viewer.userId);
+      await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId).catch((err: unknown) => app.log.error({ err }, 'presence: disconnect failed'));
     },
   });
 
@@ -182,7 +188,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
             });
           }),
       },
-      { socket, request, id },
+      { socket, request, id, presenceId: randomUUID() },
     );
     socket.once('close', (code, reason) => {
       clearInterval(heartbeat);

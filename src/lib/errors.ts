@@ -45,3 +45,9 @@ export const badInput = (issues: InputIssue[]) =>
 export const refused = (code: ErrorCode, message: string) =>
   new AppError(code, message, { http: { status: errorCatalogue[code].status } });
 export const payloadTooLarge = (message: string) => new AppError('PAYLOAD_TOO_LARGE', message);
+/** Over a rate limit: HTTP 429 with Retry-After, and the seconds in the error (CONTRACT.md). */
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  new AppError('RATE_LIMITED', message, {
+    retryAfterSeconds,
+    http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } },
+  });

@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { inject } from 'vitest';
-import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createDeps, type Deps } from '../../src/deps.ts';
+import { startNode, type ParleyNode } from '../../src/node.ts';
 
 export type TestServer = {
   url: string;
   graphqlUrl: string;
   adminToken: string;
   deps: Deps;
+  /** The process's role parts: the worker's jobs, on the default role `all`. */
+  node: ParleyNode;
   /** The environment the server was started with, to start another on the same store. */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -36,21 +37,20 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     ...storeEnv(),
     ...env,
   };
-  const config = loadConfig(fullEnv);
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ...fullEnv });
   const deps = await createDeps(config);
-  const app = await buildApp(deps);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const node = await startNode(deps, config.role).catch(async (err: unknown) => {
+    await deps.close();
+    throw err;
+  });
+  const url = `http://127.0.0.1:${node.port}`;
   return {
     url,
     graphqlUrl: `${url}/graphql`,
     adminToken: config.adminToken,
     deps,
+    node,
     env: fullEnv,
-    async close() {
-      await app.close();
-      await deps.close();
-    },
+    close: () => node.close(),
   };
 }

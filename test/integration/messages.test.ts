@@ -159,7 +159,7 @@ describe('idempotency keys', () => {
     expect(again.seq).toBe(3);
 
     await prisma.idempotencyKey.updateMany({ where: { conversationId, key: 'old-key' }, data: { createdAt: new Date(Date.now() - 25 * 3600_000) } });
-    await server.deps.sweeper.sweep();
+    await server.node.worker!.sweepIdempotencyKeys();
     expect((await prisma.idempotencyKey.findMany({ where: { conversationId } })).map((k) => k.key)).toEqual(['fresh-key']);
     // The fresh key still returns its original.
     const retried = (await ok(server.graphqlUrl, Send, { input: { ...input, idempotencyKey: 'fresh-key' } }, { token: alice.token })).sendMessage;

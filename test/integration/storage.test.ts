@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, inject } from 'vitest';
@@ -46,21 +46,23 @@ describe('migrations', () => {
     try {
       const results = await Promise.all(runners.map((r) => migrate(r)));
       const applied = results.flat();
-      expect(applied).toEqual(['20261124160000_init']); // exactly one racer applied it
+      const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      expect(names.slice(0, 2)).toEqual(['20261124160000_init', '20261124190000_outbox_relay']);
+      expect(applied).toEqual(names); // exactly one racer applied each, in order
       const [runner] = runners as [SqlRunner];
       const rows = await runner.query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
-        'SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations"',
+        'SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name',
       );
-      const sql = await readFile(join(MIGRATIONS_DIR, '20261124160000_init', 'migration.sql'), 'utf8');
       const { createHash } = await import('node:crypto');
-      expect(rows).toEqual([
-        {
-          migration_name: '20261124160000_init',
-          checksum: createHash('sha256').update(sql).digest('hex'),
+      const expected = await Promise.all(
+        names.map(async (name) => ({
+          migration_name: name,
+          checksum: createHash('sha256').update(await readFile(join(MIGRATIONS_DIR, name, 'migration.sql'), 'utf8')).digest('hex'),
           finished_at: expect.any(Date),
           applied_steps_count: 1,
-        },
-      ]);
+        })),
+      );
+      expect(rows).toEqual(expected);
       expect(await migrate(runner)).toEqual([]);
     } finally {
       for (const r of runners) await r.close();

@@ -1,6 +1,7 @@
 import type { Transact } from '../../db/stores.ts';
 import { EventType, eventPayload } from '../../events/event-types.ts';
-import type { EventPublisher, EventRow } from '../../events/publisher.ts';
+import type { OutboxRelay } from '../../events/outbox-relay.ts';
+import type { EventRow } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Actor, AppScope, PageArgs, TimeCursor } from '../../lib/scope.ts';
@@ -22,9 +23,9 @@ export function createConversationService(deps: {
   conversations: ConversationStore;
   users: UserStore;
   transact: Transact;
-  publisher: EventPublisher;
+  relay: Pick<OutboxRelay, 'kick'>;
 }) {
-  const { conversations, users, transact, publisher } = deps;
+  const { conversations, users, transact, relay } = deps;
   const view = (c: ConversationRow, viewerId: string): ConversationView => ({ ...c, viewerId });
 
   /** The conversation and the actor's role; NOT_FOUND for non-members, so nothing leaks. */
@@ -55,7 +56,7 @@ export function createConversationService(deps: {
       const { conversation, role } = await access(actor, conversationId, tx);
       if (conversation.kind === 'DIRECT') throw forbidden('The members of a DIRECT conversation are fixed');
       const events: EventRow[] = [];
-      afterCommit(() => publisher.committed(actor.scope, events));
+      afterCommit(() => (events.length > 0 ? relay.kick(conversationId) : undefined));
       return fn({ stores: tx, role, conversation, events });
     });
   }

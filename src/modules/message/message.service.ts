@@ -1,6 +1,9 @@
 import type { Transact, TxStores } from '../../db/stores.ts';
 import { EventType, eventPayload } from '../../events/event-types.ts';
 import { EphemeralType } from '../../events/event-map.ts';
+import type { OutboxRelay } from '../../events/outbox-relay.ts';
+import type { RateLimiter } from '../../lib/rate-limiter.ts';
+import type { TenantService } from '../tenant/tenant.service.ts';
 import type { EventPublisher } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound, payloadTooLarge } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
@@ -24,10 +27,13 @@ export function createMessageService(deps: {
   conversationService: ConversationService;
   transact: Transact;
   publisher: EventPublisher;
+  relay: Pick<OutboxRelay, 'kick'>;
+  tenants: Pick<TenantService, 'limits'>;
+  rateLimiter: RateLimiter;
   maxMessageBytes: number;
   onError: (err: unknown, what: string) => void;
 }) {
-  const { messages, conversations, conversationService, transact, publisher, maxMessageBytes, onError } = deps;
+  const { messages, conversations, conversationService, transact, publisher, relay, tenants, rateLimiter, maxMessageBytes, onError } = deps;
 
   function checkBody(body: string, attachments: readonly Attachment[]) {
     if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
@@ -74,7 +80,7 @@ export function createMessageService(deps: {
       const seq = await lockedWrite(tx, actor, message.conversationId, allowed);
       const updated = await tx.messages.update(actor.scope, message.id, change);
       const event = await tx.conversations.recordEvent(actor.scope, message.conversationId, seq, type, eventPayload.message(updated));
-      tx.afterCommit(() => publisher.committed(actor.scope, [event]));
+      tx.afterCommit(() => relay.kick(event.conversationId));
       return updated;
     });
   }
@@ -89,6 +95,8 @@ export function createMessageService(deps: {
       checkBody(input.body, attachments);
       const { conversationId, idempotencyKey: key } = input;
       await conversationService.access(actor, conversationId);
+      const { messagesPerSecondPerUser } = await tenants.limits(actor.scope.tenantId);
+      await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, messagesPerSecondPerUser, 'messages');
       return transact(async (tx) => {
         if (key && !(await tx.messages.claimIdempotencyKey(actor.scope, actor.userId, conversationId, key))) {
           const original = await tx.messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key);
@@ -106,7 +114,7 @@ export function createMessageService(deps: {
           metadata: input.metadata ?? {},
         });
         const event = await tx.conversations.recordEvent(actor.scope, conversationId, seq, EventType.messageCreated, eventPayload.message(message));
-        tx.afterCommit(() => publisher.committed(actor.scope, [event]));
+        tx.afterCommit(() => relay.kick(event.conversationId));
         if (key) await tx.messages.recordIdempotentMessage(actor.scope, actor.userId, conversationId, key, message.id);
         return message;
       });

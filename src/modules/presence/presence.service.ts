@@ -1,9 +1,9 @@
 import type { AppScope } from '../../lib/scope.ts';
 import type { ConversationStore } from '../conversation/conversation.store.ts';
 import type { UserStore } from '../user/user.store.ts';
-import type { PresenceTracker } from './presence.tracker.ts';
+import type { Presence, PresenceTracker } from './presence.tracker.ts';
 
-export type Presence = { userId: string; online: boolean; lastSeenAt: Date | null };
+export type { Presence };
 
 /**
  * Who may see whom: an end user sees users they share a conversation with (and themselves);
@@ -23,7 +23,7 @@ export function createPresenceService(deps: { conversations: ConversationStore; 
       const existing = new Set((await users.byIds(scope, userIds)).map((u) => u.id));
       return [...new Set(userIds)].filter((id) => existing.has(id));
     },
-    now: (scope: AppScope, userIds: string[]): Presence[] => userIds.map((id) => tracker.get(scope, id)),
+    now: (scope: AppScope, userIds: string[]): Promise<Presence[]> => tracker.get(scope, userIds),
   };
 }
 export type PresenceService = ReturnType<typeof createPresenceService>;

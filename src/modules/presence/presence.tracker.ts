@@ -2,47 +2,57 @@ import type { Bus } from '../../events/bus.ts';
 import { topics } from '../../events/event-map.ts';
 import type { AppScope } from '../../lib/scope.ts';
 
-type Entry = { sockets: number; lastSeenAt: Date | null };
+export type Presence = { userId: string; online: boolean; lastSeenAt: Date | null };
 
 /**
- * Who is online, from the sockets this process holds: a user is online while any of their
- * sockets is open (several devices), and `lastSeenAt` is when the last one closed. Changes
- * are published on the user's presence topic. (One process's view; cluster mode moves this
- * to Redis.)
+ * Who is online, from open sockets: a user is online while any of their sockets is open
+ * (several devices, on any node), and `lastSeenAt` is when the last one closed. Changes are
+ * published on the user's presence topic. Two implementations: this process's memory, and
+ * Redis (redis-presence.tracker.ts) when nodes share the answer.
  */
-export function createPresenceTracker({ bus }: { bus: Bus }) {
-  const users = new Map<string, Entry>();
+export type PresenceTracker = {
+  /** Counts a socket in, unless the user already has `limit` open: false then, and nothing changes. */
+  connect(scope: AppScope, userId: string, socketId: string, limit: number): Promise<boolean>;
+  disconnect(scope: AppScope, userId: string, socketId: string): Promise<void>;
+  get(scope: AppScope, userIds: string[]): Promise<Presence[]>;
+  stop(): void;
+};
+
+export function publishPresence(bus: Bus, appId: string, userId: string, online: boolean, lastSeenAt: Date | null) {
+  return bus.publish(topics.presence(appId, userId), {
+    appId,
+    userId,
+    online,
+    lastSeenAt: lastSeenAt?.toISOString() ?? null,
+  });
+}
+
+/** One process: every socket is here, so nothing can outlive its node. */
+export function createMemoryPresenceTracker({ bus, onError }: { bus: Bus; onError: (err: unknown) => void }): PresenceTracker {
+  const users = new Map<string, { sockets: Set<string>; lastSeenAt: Date | null }>();
   const key = (scope: AppScope, userId: string) => `${scope.appId}:${userId}`;
 
-  function publish(scope: AppScope, userId: string, entry: Entry) {
-    bus.publish(topics.presence(scope.appId, userId), {
-      appId: scope.appId,
-      userId,
-      online: entry.sockets > 0,
-      lastSeenAt: entry.lastSeenAt?.toISOString() ?? null,
-    });
-  }
-
   return {
-    connected(scope: AppScope, userId: string) {
-      const entry = users.get(key(scope, userId)) ?? { sockets: 0, lastSeenAt: null };
-      entry.sockets += 1;
+    async connect(scope, userId, socketId, limit) {
+      const entry = users.get(key(scope, userId)) ?? { sockets: new Set<string>(), lastSeenAt: null };
+      if (entry.sockets.size >= limit) return false;
+      entry.sockets.add(socketId);
       users.set(key(scope, userId), entry);
-      if (entry.sockets === 1) publish(scope, userId, entry);
+      if (entry.sockets.size === 1) publishPresence(bus, scope.appId, userId, true, entry.lastSeenAt).catch(onError);
+      return true;
     },
-    disconnected(scope: AppScope, userId: string) {
+    async disconnect(scope, userId, socketId) {
       const entry = users.get(key(scope, userId));
-      if (!entry || entry.sockets === 0) return;
-      entry.sockets -= 1;
-      if (entry.sockets === 0) {
-        entry.lastSeenAt = new Date();
-        publish(scope, userId, entry);
-      }
+      if (!entry?.sockets.delete(socketId) || entry.sockets.size > 0) return;
+      entry.lastSeenAt = new Date();
+      publishPresence(bus, scope.appId, userId, false, entry.lastSeenAt).catch(onError);
     },
-    get(scope: AppScope, userId: string) {
-      const entry = users.get(key(scope, userId));
-      return { userId, online: (entry?.sockets ?? 0) > 0, lastSeenAt: entry?.lastSeenAt ?? null };
+    async get(scope, userIds) {
+      return userIds.map((userId) => {
+        const entry = users.get(key(scope, userId));
+        return { userId, online: (entry?.sockets.size ?? 0) > 0, lastSeenAt: entry?.lastSeenAt ?? null };
+      });
     },
+    stop: () => {},
   };
 }
-export type PresenceTracker = ReturnType<typeof createPresenceTracker>;

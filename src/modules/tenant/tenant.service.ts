@@ -1,7 +1,7 @@
 import { notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
-import { mergeOverrides, type LimitName, type Plan } from './plans.ts';
+import { effectiveLimits, mergeOverrides, type LimitName, type Plan, type TenantLimits } from './plans.ts';
 import type { TenantStore } from './tenant.store.ts';
 
 export type UpdateTenantInput = {
@@ -10,12 +10,27 @@ export type UpdateTenantInput = {
   limits?: Partial<Record<LimitName, number | null>> | null;
 };
 
+/** How long a node trusts the limits it read: an updateTenant reaches every node within this. */
+const LIMITS_CACHE_MS = 5_000;
+
 export function createTenantService({ tenants }: { tenants: TenantStore }) {
+  const cachedLimits = new Map<string, { limits: TenantLimits; until: number }>();
   return {
     create: (input: { name: string; plan: Plan }) => tenants.insert({ id: newId.tenant(), ...input }),
 
     async get(id: string) {
       return (await tenants.byId(id)) ?? Promise.reject(notFound('Tenant'));
+    },
+
+    /** The tenant's effective limits, read at most every few seconds (checked on hot paths). */
+    async limits(id: string): Promise<TenantLimits> {
+      const cached = cachedLimits.get(id);
+      if (cached && cached.until > Date.now()) return cached.limits;
+      const tenant = (await tenants.byId(id)) ?? Promise.reject(notFound('Tenant'));
+      const limits = effectiveLimits((await tenant).plan, (await tenant).limits);
+      if (cachedLimits.size > 10_000) cachedLimits.clear(); // a bound, not an LRU: refills cheaply
+      cachedLimits.set(id, { limits, until: Date.now() + LIMITS_CACHE_MS });
+      return limits;
     },
 
     async update(id: string, input: UpdateTenantInput) {
@@ -25,6 +40,7 @@ export function createTenantService({ tenants }: { tenants: TenantStore }) {
         ...(input.limits ? { limits: mergeOverrides(tenant.limits, input.limits) } : {}),
       }));
       if (!updated) throw notFound('Tenant');
+      cachedLimits.delete(id);
       return updated;
     },
 

@@ -42,7 +42,7 @@ export function createUserService(deps: { users: UserStore; sessions: SessionSto
     async revokeSessions(scope: AppScope, userId: string) {
       await requireUser(scope, userId);
       const count = await sessions.revokeAllForUser(scope, userId);
-      bus.publish(topics.user(scope.appId, userId), { appId: scope.appId, userId, kind: 'sessions.revoked' });
+      await bus.publish(topics.user(scope.appId, userId), { appId: scope.appId, userId, kind: 'sessions.revoked' });
       return count;
     },
   };

@@ -1,9 +1,10 @@
 import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { Db } from '../../db/client.ts';
 import type { AppScope, PageArgs } from '../../lib/scope.ts';
 
 export type UserRow = Awaited<ReturnType<PrismaClient['user']['findUniqueOrThrow']>>;
 
-export function createUserStore(prisma: PrismaClient) {
+export function createUserStore(prisma: Db) {
   return {
     /**
      * Creates or updates by `externalId`; an absent field is left as it is. One statement, so

@@ -1,0 +1,53 @@
+import type { Logger } from 'pino';
+import type { OutboxRelay } from '../events/outbox-relay.ts';
+import type { MessageStore } from '../modules/message/message.store.ts';
+import { startIdempotencySweeper } from './idempotency-sweeper.ts';
+
+export type Worker = {
+  /** One pass of the outbox relay's sweep, as the timer runs it (tests call it directly). */
+  sweepOutbox(): Promise<number>;
+  sweepIdempotencyKeys(): Promise<unknown>;
+  /** Stops the timers and waits for the pass under way. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The background jobs of the `worker` role: the outbox relay's sweep (on start, then every
+ * `outboxSweepMs`) and the idempotency-key sweeper. Several workers are safe: the relay's
+ * lease serialises them per conversation.
+ */
+export function startWorker(deps: {
+  relay: Pick<OutboxRelay, 'sweep'>;
+  messages: Pick<MessageStore, 'deleteExpiredIdempotencyKeys'>;
+  log: Logger;
+  outboxSweepMs: number;
+}): Worker {
+  const { relay, messages, log, outboxSweepMs } = deps;
+  const idempotency = startIdempotencySweeper({ messages, onError: (err) => log.error({ err }, 'idempotency sweep failed') });
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let pass: Promise<unknown> = Promise.resolve();
+  const sweepOutbox = () => relay.sweep();
+  const tick = () => {
+    pass = sweepOutbox()
+      .catch((err: unknown) => log.error({ err }, 'outbox sweep failed'))
+      .finally(() => {
+        if (stopped) return;
+        timer = setTimeout(tick, outboxSweepMs);
+        timer.unref(); // never keeps the process alive on its own
+      });
+  };
+  tick();
+
+  return {
+    sweepOutbox,
+    sweepIdempotencyKeys: () => idempotency.sweep(),
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      idempotency.stop();
+      await pass;
+    },
+  };
+}

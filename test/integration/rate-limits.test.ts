@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../generated/index.ts';
+import { execute, ok } from '../helpers/client.ts';
+import { seedApp, seedGroup, seedUsers, type SeededUser } from '../helpers/seed.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/ws.ts';
+
+const Send = graphql(`
+  mutation RateSend($input: SendMessageInput!) {
+    sendMessage(input: $input) { id seq }
+  }
+`);
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server?.close());
+
+describe('messagesPerSecondPerUser', () => {
+  it('refuses sends past the plan’s rate with RATE_LIMITED, HTTP 429 and Retry-After, stores none of them, and recovers', async () => {
+    const app = await seedApp(server, { plan: 'FREE', planRate: true }); // FREE: 5 per second
+    const [alice, bob] = (await seedUsers(server, app, 2)) as [SeededUser, SeededUser];
+    const conversationId = await seedGroup(server, alice, [bob]);
+
+    const burst = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => execute(server.graphqlUrl, Send, { input: { conversationId, body: `b${i}` } }, { token: alice.token })),
+    );
+    const sent = burst.filter((r) => r.data?.sendMessage);
+    const refused = burst.filter((r) => r.errors);
+    expect(sent.length + refused.length).toBe(12);
+    expect(sent.length).toBeGreaterThanOrEqual(5);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(r.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
+      expect(Number(r.headers.get('retry-after'))).toBe(r.errors![0]!.extensions.retryAfterSeconds);
+    }
+    // What was refused left no trace: the stored messages are exactly the accepted ones, seq 1..n.
+    const stored = await server.deps.db.prisma.message.findMany({ where: { conversationId }, orderBy: { seq: 'asc' } });
+    expect(stored.map((m) => m.seq)).toEqual(sent.map((_, i) => i + 1));
+
+    // The budget is per user: Bob is not slowed by Alice's burst.
+    expect((await ok(server.graphqlUrl, Send, { input: { conversationId, body: 'bob' } }, { token: bob.token })).sendMessage.id).toBeTruthy();
+    // And it comes back.
+    await eventually(async () => {
+      const again = await execute(server.graphqlUrl, Send, { input: { conversationId, body: 'later' } }, { token: alice.token });
+      expect(again.errors).toBeUndefined();
+    }, 5_000);
+  });
+});
