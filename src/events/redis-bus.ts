@@ -48,8 +48,11 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
       return Object.assign(unsubscribe, { ready: id.then(() => undefined) });
     },
     async close() {
-      pubsub.close();
-      await Promise.allSettled([publisher.quit(), subscriber.quit()]);
+      // RedisPubSub.close() quits both connections; a quit on a connection already failing
+      // rejects, and must not become an unhandled rejection during shutdown.
+      await pubsub.close().catch(() => {});
+      publisher.disconnect();
+      subscriber.disconnect();
     },
   };
 }
