@@ -1,4 +1,5 @@
-# Parley: one image for API nodes (and, later, workers).
+# Parley: one image for every role. `docker run parley` runs role all (as `npm start` does);
+# arguments choose the role: `docker run parley serve --role api` (or `--role worker`).
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
@@ -12,4 +13,8 @@ RUN npm ci --include=dev --no-audit --no-fund
 COPY src ./src
 COPY scripts ./scripts
 EXPOSE 4000
-CMD ["npx", "tsx", "src/main.ts"]
+# `node --import tsx` rather than the tsx CLI: the CLI would run Parley in a child process of
+# its own, and SIGTERM from `docker stop` (graceful shutdown: sockets closed with 1012) would
+# reach the wrapper, not Parley.
+ENTRYPOINT ["node", "--import", "tsx", "src/main.ts"]
+CMD []

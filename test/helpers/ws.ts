@@ -17,7 +17,7 @@ export type Closed = { code: number; reason: string };
 /** A GraphQL error as it arrives over the socket. */
 export type WsError = { message: string; extensions?: { code?: string; [key: string]: unknown } };
 
-export const wsUrl = (server: TestServer) => server.graphqlUrl.replace(/^http/, 'ws');
+export const wsUrl = (server: Pick<TestServer, 'graphqlUrl'>) => server.graphqlUrl.replace(/^http/, 'ws');
 export const connectionParams = (cred: WsCredential) =>
   'token' in cred ? { authorization: `Bearer ${cred.token}` } : 'apiKey' in cred ? { apiKey: cred.apiKey } : cred.params;
 
@@ -44,7 +44,7 @@ const openClients = new Set<WsClient>();
 const openRawSockets = new Set<WebSocket>();
 
 /** The real graphql-ws client, connecting at once (not lazily), never retrying. */
-export function connectWs(server: TestServer, cred: WsCredential): WsClient {
+export function connectWs(server: Pick<TestServer, 'graphqlUrl'>, cred: WsCredential): WsClient {
   let acknowledged = () => {};
   let refused = (_: unknown) => {};
   const connected = new Promise<void>((resolve, reject) => {
@@ -146,7 +146,7 @@ export type RawSocket = {
  * graphql-ws client hides: pausing reads, or watching the server's pings. `ws` answers
  * pings by itself while it reads. Resolves once the server sent connection_ack.
  */
-export async function rawConnect(server: TestServer, cred: WsCredential): Promise<RawSocket> {
+export async function rawConnect(server: Pick<TestServer, 'graphqlUrl'>, cred: WsCredential): Promise<RawSocket> {
   const socket = new WebSocket(wsUrl(server), 'graphql-transport-ws');
   const messages: RawMessage[] = [];
   socket.on('error', () => {}); // a reset after the server cut the socket is expected, and shows in `closed`
