@@ -7,13 +7,13 @@ const PARLEY_VARIABLES = new Set(['DATABASE_URL', 'DATA_DIR', 'REDIS_URL', 'ADMI
 export type ParleyProcess = { child: ChildProcess; url: string; output: () => string; stop(signal?: NodeJS.Signals): Promise<number | null> };
 
 /** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits until it listens. */
-export function startProcess(env: Record<string, string>, { timeoutMs = 30_000 } = {}): Promise<ParleyProcess> {
+export function startProcess(env: Record<string, string>, { timeoutMs = 30_000, args = [] as string[] } = {}): Promise<ParleyProcess> {
   // Parley's own variables come only from `env`: the test runner's DATABASE_URL (set for the
   // PostgreSQL project) must not turn an embedded-store process into a PostgreSQL one.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !PARLEY_VARIABLES.has(name)));
   // `node --import tsx`, not the tsx CLI: the CLI runs the server in a child of its own, and a
   // signal (SIGKILL above all) would reach the wrapper, not the server.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: ROOT,
     env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
