@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/index.ts';
 import { execute, ok } from '../helpers/client.ts';
@@ -45,7 +46,7 @@ let nodes: [TestServer, TestServer, TestServer];
 
 beforeAll(async () => {
   redis = await startRedis();
-  const shared = { REDIS_URL: redis.url, ADMIN_TOKEN: `shared-admin-${Date.now()}-token`, TYPING_TTL_MS: '800' };
+  const shared = { REDIS_URL: redis.url, ADMIN_TOKEN: `shared-admin-${Date.now()}-token`, TYPING_TTL_MS: '800', PRESENCE_TTL_MS: '1500' };
   nodes = [await startServer(shared), await startServer(shared), await startServer(shared)];
 });
 afterEach(() => disposeAllWs());
@@ -77,6 +78,21 @@ describe('presence in Redis', () => {
         expect([p?.online, typeof p?.lastSeenAt]).toEqual([false, 'string']);
       });
     }
+  });
+
+  it('sockets still open count as online again after Redis lost everything (their nodes renew them)', async () => {
+    const { alice, bob } = await pair();
+    const socket = await rawConnect(nodes[1], { token: alice.token });
+    await eventually(async () => expect(await presenceOf(nodes[0], bob, alice.id)).toMatchObject({ online: true }));
+    const client = new Redis(redis.url);
+    try {
+      await client.flushall();
+      expect(await presenceOf(nodes[0], bob, alice.id)).toMatchObject({ online: false });
+    } finally {
+      client.disconnect();
+    }
+    await eventually(async () => expect(await presenceOf(nodes[0], bob, alice.id)).toMatchObject({ online: true }));
+    socket.socket.close();
   });
 
   it('presenceUpdated on one node hears the changes made by sockets on another', async () => {

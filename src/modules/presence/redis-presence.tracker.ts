@@ -77,14 +77,15 @@ export function createRedisPresenceTracker(deps: { redis: Redis; bus: Bus; ttlMs
   /** This node's sockets, renewed by the heartbeat. */
   const local = new Map<string, { scope: AppScope; userId: string }>();
 
+  /** Upserts, not updates: after Redis restarts empty, the sockets still open count again. */
   async function renew() {
     if (local.size === 0) return;
     const expiresAt = Date.now() + ttlMs;
     const batch = redis.multi();
     for (const [socketId, { scope, userId }] of local) {
-      batch.zadd(userKey(scope.appId, userId), 'XX', expiresAt, socketId);
+      batch.zadd(userKey(scope.appId, userId), expiresAt, socketId);
       batch.pexpireat(userKey(scope.appId, userId), expiresAt);
-      batch.zadd(index, 'XX', expiresAt, member(scope.appId, userId, socketId));
+      batch.zadd(index, expiresAt, member(scope.appId, userId, socketId));
     }
     await batch.exec();
   }
