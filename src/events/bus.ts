@@ -18,6 +18,12 @@ export type Bus = {
   /** Resolves once the bus has taken the event; rejects if it cannot (Redis unreachable). */
   publish<T extends string>(topic: T, payload: TopicPayload<T>): Promise<void>;
   subscribe<T extends string>(topic: T, handler: (payload: TopicPayload<T>) => void): Subscription;
+  /**
+   * Calls `listener` each time the bus is back after losing its connection, once its
+   * subscriptions are in place again: whatever was published meanwhile was lost to this node,
+   * and streams re-read the log. Never called in process.
+   */
+  onReconnect(listener: () => void): Unsubscribe;
 };
 
 /** One process: a map of topic → handlers. A handler that throws does not stop the others. */
@@ -26,6 +32,7 @@ export function createInProcessBus({ onError = (err: unknown) => console.error('
   return {
     kind: 'in-process',
     ping: async () => {},
+    onReconnect: () => () => {},
     close: async () => handlers.clear(),
     async publish(topic, payload) {
       for (const handler of handlers.get(topic) ?? []) {

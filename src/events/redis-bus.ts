@@ -18,6 +18,17 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
   subscriber.on('error', onError);
   const pubsub = new RedisPubSub({ publisher, subscriber });
 
+  // ioredis renews the subscriptions on reconnect before it says 'ready'; a PING answered
+  // after them means Redis has them, so nothing published from then on is missed.
+  const reconnectListeners = new Set<() => void>();
+  let connectedBefore = false;
+  subscriber.on('ready', () => {
+    if (!connectedBefore) return void (connectedBefore = true);
+    subscriber.ping().then(() => {
+      for (const listener of reconnectListeners) listener();
+    }, onError);
+  });
+
   return {
     kind: 'redis',
     async ping() {
@@ -30,6 +41,10 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
       }
     },
     publish: (topic, payload) => pubsub.publish(topic, payload),
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => void reconnectListeners.delete(listener);
+    },
     subscribe(topic, handler): Subscription {
       const id = pubsub.subscribe(topic, (payload: never) => {
         try {

@@ -6,8 +6,9 @@ import type { ConversationStore } from '../modules/conversation/conversation.sto
 import { EventQueue } from './event-queue.ts';
 import { closable, liveStream, type StreamOptions } from './live-stream.ts';
 
-
 const REPLAY_PAGE = 500;
+/** Queued when the bus reconnects: events published meanwhile never arrive, read the log. */
+const RESYNC = Symbol('resync');
 
 export const envelopeOf = (appId: string, row: { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date }): ConversationEnvelope => ({
   appId,
@@ -26,7 +27,9 @@ export const envelopeOf = (appId: string, row: { conversationId: string; seq: nu
  *  3. drain the buffer, dropping what was already emitted;
  *  4. an event past `last + 1` means another one is late or lost on the bus: read the
  *     missing range from the log first (it is committed: seqs commit in order), never
- *     emitting out of order.
+ *     emitting out of order;
+ *  5. when the bus reconnects after losing its connection, read the log after `last`: what
+ *     was published meanwhile is lost to this node, and no later event may come to reveal it.
  * Ephemeral events (seq null) pass straight through. The stream ends after the member's
  * own `member.left` (once the store confirms they are no longer a member).
  */
@@ -39,12 +42,14 @@ export function conversationStream(
 ): AsyncGenerator<ConversationEnvelope> {
   const { bus, conversations } = deps;
   const { scope } = actor;
-  const queue = new EventQueue<ConversationEnvelope>(maxPending, onSlowConsumer);
+  const queue = new EventQueue<ConversationEnvelope | typeof RESYNC>(maxPending, onSlowConsumer);
   // Subscribed before anything is read, so no event can fall between the log and the live topic.
   const subscription = bus.subscribe(topics.conversation(scope.appId, conversationId), (e) => queue.push(e));
+  const reconnected = bus.onReconnect(() => queue.push(RESYNC));
   const cleanup = () => {
     queue.close();
     subscription();
+    reconnected();
   };
   return closable(ordered(), cleanup);
 
@@ -78,6 +83,13 @@ export function conversationStream(
       for (;;) {
         const e = await queue.next();
         if (!e) return;
+        if (e === RESYNC) {
+          for await (const missed of fromLog()) {
+            yield missed;
+            if (await leftForGood(missed)) return;
+          }
+          continue;
+        }
         if (e.seq === null) {
           yield e;
           continue;

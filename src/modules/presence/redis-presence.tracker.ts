@@ -110,7 +110,16 @@ export function createRedisPresenceTracker(deps: { redis: Redis; bus: Bus; ttlMs
   return {
     async connect(scope, userId, socketId, limit) {
       const now = Date.now();
-      const count = await redis.presenceConnect(userKey(scope.appId, userId), index, socketId, now + ttlMs, now, limit, member(scope.appId, userId, socketId));
+      let count: number;
+      try {
+        count = await redis.presenceConnect(userKey(scope.appId, userId), index, socketId, now + ttlMs, now, limit, member(scope.appId, userId, socketId));
+      } catch (err) {
+        // Redis away: admit the socket rather than refuse every client (the socket limit
+        // cannot be checked meanwhile); the next renewal after Redis returns counts it.
+        onError(err);
+        local.set(socketId, { scope, userId });
+        return true;
+      }
       if (count < 0) return false;
       local.set(socketId, { scope, userId });
       if (count === 1) {
