@@ -59,7 +59,7 @@ export async function createDeps(config: Config): Promise<Deps> {
     });
     const close = async () => {
       services.typing.stop();
-      services.tracker.stop();
+      await services.tracker.stop(); // before the bus closes: a leaving node's users go offline
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
       await db.close();

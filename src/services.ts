@@ -71,7 +71,7 @@ export function createServices(options: ServicesOptions) {
     tracker,
     tenants,
     apps: createAppService(stores),
-    users: createUserService({ users: stores.users, sessions: stores.sessions, tokens, bus }),
+    users: createUserService({ users: stores.users, sessions: stores.sessions, tokens, bus, onError: (err) => onError(err, 'announcing revoked sessions') }),
     conversations,
     messages: createMessageService({
       messages: stores.messages,

@@ -14,14 +14,34 @@ export function createOutboxStore(db: Db) {
   return {
     /**
      * The relay's lease on one conversation, held until the transaction ends: relays on every
-     * node queue here, so a conversation's events are published by one relay at a time, in seq
-     * order. A relay that dies loses its connection, and with it the lease.
+     * node queue here (or, without `wait`, give up), so a conversation's events are published
+     * by one relay at a time, in seq order. A relay that dies loses its connection, and with
+     * it the lease. (Read committed, Prisma's default, lets the next holder see the previous
+     * holder's marks.)
      */
-    lease: (conversationId: string) =>
-      db.$executeRaw`SELECT pg_advisory_xact_lock(${RELAY_LOCK_CLASS}::int, hashtext(${conversationId}))::text`,
+    async lease(conversationId: string, { wait }: { wait: boolean }): Promise<boolean> {
+      if (wait) {
+        await db.$executeRaw`SELECT pg_advisory_xact_lock(${RELAY_LOCK_CLASS}::int, hashtext(${conversationId}))::text`;
+        return true;
+      }
+      const [row] = await db.$queryRaw<{ leased: boolean }[]>`
+        SELECT pg_try_advisory_xact_lock(${RELAY_LOCK_CLASS}::int, hashtext(${conversationId})) AS leased`;
+      return row?.leased === true;
+    },
 
-    /** The oldest unpublished events of a conversation, in seq order, with their tenant scope. */
-    async unpublished(conversationId: string, limit: number): Promise<{ scope: AppScope; rows: EventRow[] } | null> {
+    /**
+     * The oldest unpublished events of a conversation, in seq order, with their tenant scope:
+     * at most `maxEvents`, and fewer in a large group, so that events × (1 + members) stays
+     * within `maxPublishes`. `limit` is the number asked for: a batch that filled it may have
+     * more behind it.
+     */
+    async unpublished(
+      conversationId: string,
+      { maxEvents, maxPublishes }: { maxEvents: number; maxPublishes: number },
+    ): Promise<{ scope: AppScope; rows: EventRow[]; limit: number } | null> {
+      const [{ members }] = (await db.$queryRaw<{ members: number }[]>`
+        SELECT count(*)::int AS members FROM membership WHERE conversation_id = ${conversationId}`) as [{ members: number }];
+      const limit = Math.max(1, Math.min(maxEvents, Math.floor(maxPublishes / (1 + Number(members)))));
       const rows = await db.$queryRaw<(EventRow & { appId: string; tenantId: string })[]>`
         SELECT e.conversation_id AS "conversationId", e.seq, e.type, e.payload, e.created_at AS "createdAt",
                e.app_id AS "appId", a.tenant_id AS "tenantId"
@@ -34,6 +54,7 @@ export function createOutboxStore(db: Db) {
       return {
         scope: { appId, tenantId },
         rows: rows.map(({ conversationId, seq, type, payload, createdAt }) => ({ conversationId, seq: Number(seq), type, payload, createdAt })),
+        limit,
       };
     },
 

@@ -45,12 +45,16 @@ export function createEventPublisher(deps: { bus: Bus } & PublisherStores) {
   ) {
     const members = await conversations.memberIds(scope, conversationId);
     const recipients = new Set([...members, ...alsoTo]);
-    await Promise.all(
+    // Settled, not raced: the relay's lease is held until every publish has an answer, so a
+    // straggler cannot arrive after the next relay's copy.
+    const results = await Promise.allSettled(
       envelopes.flatMap((envelope) => [
         bus.publish(topics.conversation(scope.appId, conversationId), envelope),
         ...[...recipients].map((userId) => bus.publish(topics.inbox(scope.appId, userId), envelope)),
       ]),
     );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   return {
@@ -58,7 +62,7 @@ export function createEventPublisher(deps: { bus: Bus } & PublisherStores) {
      * Events of one conversation, committed, in seq order: called by the outbox relay, which
      * passes stores bound to its transaction.
      */
-    async committed(scope: AppScope, rows: EventRow[], stores: PublisherStores = deps) {
+    async committed(scope: AppScope, rows: EventRow[], stores: PublisherStores) {
       if (rows.length === 0) return;
       const envelopes = rows.map(
         (row): ConversationEnvelope => ({

@@ -12,7 +12,9 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
   const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
   // While Redis is away, publishes fail at once rather than pile up in memory (subscribers
   // recover from the log); subscriptions wait and are renewed on reconnect.
-  const publisher = new Redis(url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // A publish that gets no answer (a half-open connection) fails after 5 s, rather than hold
+  // the relay's transaction until it times out.
+  const publisher = new Redis(url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5_000 });
   const subscriber = new Redis(url, { retryStrategy, maxRetriesPerRequest: null });
   publisher.on('error', onError);
   subscriber.on('error', onError);

@@ -7,7 +7,6 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../lib/errors.ts';
-import { effectiveLimits } from '../modules/tenant/plans.ts';
 import { CloseCodes } from '../realtime/close-codes.ts';
 import { createConnectionRegistry } from '../realtime/connection-registry.ts';
 import { shapeErrors } from './error-masking.ts';
@@ -72,13 +71,13 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
         return false;
       }
       if (viewer.kind === 'user') {
-        const { maxSocketsPerUser } = effectiveLimits(...(await tenantPlan(viewer.scope.tenantId)));
+        const { maxSocketsPerUser } = await tenants.limits(viewer.scope.tenantId);
         // Counted across every node when presence lives in Redis.
         if (!(await tracker.connect(viewer.scope, viewer.userId, ctx.extra.presenceId, maxSocketsPerUser))) {
           socket.close(CloseCodes.TooManySockets, `At most ${maxSocketsPerUser} sockets per user`);
           return false;
         }
-        // Closed while we were counting it: graphql-ws will not call onClose for it.
+        // Closed while we were counting it: onClose, which sees no viewer yet, will not take it out.
         if (socket.readyState !== socket.OPEN) {
           await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId);
           return false;
@@ -146,10 +145,6 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     setTimeout(() => socket.readyState !== socket.CLOSED && socket.terminate(), keepAliveMs).unref();
   }
 
-  async function tenantPlan(tenantId: string) {
-    const tenant = await tenants.get(tenantId);
-    return [tenant.plan, tenant.limits] as const;
-  }
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const given = request.headers['x-request-id'];

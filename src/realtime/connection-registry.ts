@@ -5,17 +5,15 @@ import type { AppScope } from '../lib/scope.ts';
 type Socket = { close(code: number, reason: string): void };
 
 /**
- * The end users' sockets on this node, by user: for the per-user socket limit, and so that
- * revoking a user's sessions (announced on the bus by whichever node handled it) closes
- * their sockets here.
+ * The end users' sockets on this node, by user, so that revoking a user's sessions (announced
+ * on the bus by whichever node handled it) closes their sockets here. (Sockets per user are
+ * counted by the presence tracker, across nodes.)
  */
 export function createConnectionRegistry({ bus, onRevoked }: { bus: Bus; onRevoked: (socket: Socket) => void }) {
   const byUser = new Map<string, { sockets: Set<Socket>; unsubscribe: Unsubscribe }>();
   const key = (scope: AppScope, userId: string) => `${scope.appId}:${userId}`;
 
   return {
-    count: (scope: AppScope, userId: string) => byUser.get(key(scope, userId))?.sockets.size ?? 0,
-
     add(scope: AppScope, userId: string, socket: Socket) {
       let entry = byUser.get(key(scope, userId));
       if (!entry) {

@@ -99,7 +99,7 @@ describe('transactional outbox', () => {
     });
   });
 
-  it('relays racing over one backlog (two sweeps, kicks, small batches) publish each event once, in seq order', async () => {
+  it('relays racing over one backlog (sweeps, kicks, small batches, a batch bounded by publishes) publish each event once, in seq order', async () => {
     const conversationId = await seedGroup(server, alice, [bob]);
     const restore = breakBus(server.deps.bus);
     try {
@@ -116,6 +116,8 @@ describe('transactional outbox', () => {
       server.deps.services.relay,
       createOutboxRelay({ prisma: server.deps.db.prisma, publisher, onError, batchSize: 5 }),
       createOutboxRelay({ prisma: server.deps.db.prisma, publisher, onError, batchSize: 7 }),
+      // Two members: 3 publishes per event, so one event per batch.
+      createOutboxRelay({ prisma: server.deps.db.prisma, publisher, onError, maxPublishesPerBatch: 3 }),
     ];
     const recorded = recordPublishes(bus, app.appId, conversationId);
     try {

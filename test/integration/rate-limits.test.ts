@@ -24,7 +24,9 @@ describe('messagesPerSecondPerUser', () => {
     const conversationId = await seedGroup(server, alice, [bob]);
 
     const burst = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => execute(server.graphqlUrl, Send, { input: { conversationId, body: `b${i}` } }, { token: alice.token })),
+      Array.from({ length: 12 }, (_, i) =>
+        execute(server.graphqlUrl, Send, { input: { conversationId, body: `b${i}`, idempotencyKey: `key-${i}` } }, { token: alice.token }),
+      ),
     );
     const sent = burst.filter((r) => r.data?.sendMessage);
     const refused = burst.filter((r) => r.errors);
@@ -39,6 +41,12 @@ describe('messagesPerSecondPerUser', () => {
     // What was refused left no trace: the stored messages are exactly the accepted ones, seq 1..n.
     const stored = await server.deps.db.prisma.message.findMany({ where: { conversationId }, orderBy: { seq: 'asc' } });
     expect(stored.map((m) => m.seq)).toEqual(sent.map((_, i) => i + 1));
+
+    // A retry of a send that was made is answered with the original, limit or not.
+    const keyed = burst.findIndex((r) => r.data?.sendMessage);
+    const retried = await execute(server.graphqlUrl, Send, { input: { conversationId, body: `b${keyed}`, idempotencyKey: `key-${keyed}` } }, { token: alice.token });
+    expect(retried.errors).toBeUndefined();
+    expect(retried.data?.sendMessage.id).toBe(burst[keyed]!.data!.sendMessage.id);
 
     // The budget is per user: Bob is not slowed by Alice's burst.
     expect((await ok(server.graphqlUrl, Send, { input: { conversationId, body: 'bob' } }, { token: bob.token })).sendMessage.id).toBeTruthy();

@@ -3,5 +3,7 @@
 -- marked published, so that no node replays history onto the bus when it first starts.
 UPDATE "conversation_event" SET "published_at" = "created_at" WHERE "published_at" IS NULL;
 
--- The relay's work list: only unpublished rows are indexed, so it stays a handful of entries.
+-- The relay's work lists: only unpublished rows are indexed, so they stay a handful of
+-- entries. The oldest first, for the sweep; per conversation in seq order, for each batch.
 CREATE INDEX "conversation_event_unpublished_idx" ON "conversation_event" ("created_at") WHERE "published_at" IS NULL;
+CREATE INDEX "conversation_event_unpublished_seq_idx" ON "conversation_event" ("conversation_id", "seq") WHERE "published_at" IS NULL;

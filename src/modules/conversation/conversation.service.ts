@@ -41,7 +41,6 @@ export function createConversationService(deps: {
     if (found.length !== new Set(ids).size) throw notFound('User');
   }
 
-  /** Runs a membership change under the conversation lock, after the actor's role is checked. */
   /**
    * Runs a membership change under the conversation lock, after the actor's role is checked;
    * the events it records are published once it commits.

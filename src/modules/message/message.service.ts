@@ -95,6 +95,11 @@ export function createMessageService(deps: {
       checkBody(input.body, attachments);
       const { conversationId, idempotencyKey: key } = input;
       await conversationService.access(actor, conversationId);
+      // A retry of a send that was made returns it without counting against the rate.
+      if (key) {
+        const original = await messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key, { unexpired: true });
+        if (original) return original;
+      }
       const { messagesPerSecondPerUser } = await tenants.limits(actor.scope.tenantId);
       await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, messagesPerSecondPerUser, 'messages');
       return transact(async (tx) => {

@@ -7,6 +7,7 @@ export type Attachment = { url: string; name?: string | null; mimeType?: string 
 
 /** How long an idempotency key keeps returning its original message (CONTRACT.md, guarantee 3). */
 const IDEMPOTENCY_WINDOW = '24 hours';
+const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 
 export function createMessageStore(db: Db) {
   return {
@@ -47,10 +48,12 @@ export function createMessageStore(db: Db) {
       return rows.length === 1;
     },
 
-    async messageForIdempotencyKey(scope: AppScope, userId: string, conversationId: string, key: string) {
+    /** The message an idempotency key names; with `unexpired`, only if the key is within its 24 h. */
+    async messageForIdempotencyKey(scope: AppScope, userId: string, conversationId: string, key: string, { unexpired = false } = {}) {
       const row = await db.idempotencyKey.findUnique({
         where: { appId_userId_conversationId_key: { appId: scope.appId, userId, conversationId, key } },
       });
+      if (unexpired && row && row.createdAt.getTime() <= Date.now() - IDEMPOTENCY_WINDOW_MS) return null;
       return row?.messageId ? db.message.findFirst({ where: { id: row.messageId, appId: scope.appId } }) : null;
     },
 

@@ -15,7 +15,8 @@ export type PresenceTracker = {
   connect(scope: AppScope, userId: string, socketId: string, limit: number): Promise<boolean>;
   disconnect(scope: AppScope, userId: string, socketId: string): Promise<void>;
   get(scope: AppScope, userIds: string[]): Promise<Presence[]>;
-  stop(): void;
+  /** Stops timers; in Redis, also takes this node's sockets out (shutdown). */
+  stop(): Promise<void>;
 };
 
 export function publishPresence(bus: Bus, appId: string, userId: string, online: boolean, lastSeenAt: Date | null) {
@@ -53,6 +54,6 @@ export function createMemoryPresenceTracker({ bus, onError }: { bus: Bus; onErro
         return { userId, online: (entry?.sockets.size ?? 0) > 0, lastSeenAt: entry?.lastSeenAt ?? null };
       });
     },
-    stop: () => {},
+    stop: async () => {},
   };
 }

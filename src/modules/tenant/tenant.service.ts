@@ -27,7 +27,8 @@ export function createTenantService({ tenants }: { tenants: TenantStore }) {
       const cached = cachedLimits.get(id);
       if (cached && cached.until > Date.now()) return cached.limits;
       const tenant = (await tenants.byId(id)) ?? Promise.reject(notFound('Tenant'));
-      const limits = effectiveLimits((await tenant).plan, (await tenant).limits);
+      const { plan, limits: overrides } = await tenant;
+      const limits = effectiveLimits(plan, overrides);
       if (cachedLimits.size > 10_000) cachedLimits.clear(); // a bound, not an LRU: refills cheaply
       cachedLimits.set(id, { limits, until: Date.now() + LIMITS_CACHE_MS });
       return limits;

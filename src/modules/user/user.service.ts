@@ -7,8 +7,8 @@ import type { AppScope, PageArgs } from '../../lib/scope.ts';
 import type { SessionStore } from './session.store.ts';
 import type { UserStore } from './user.store.ts';
 
-export function createUserService(deps: { users: UserStore; sessions: SessionStore; tokens: TokenService; bus: Bus }) {
-  const { users, sessions, tokens, bus } = deps;
+export function createUserService(deps: { users: UserStore; sessions: SessionStore; tokens: TokenService; bus: Bus; onError: (err: unknown) => void }) {
+  const { users, sessions, tokens, bus, onError } = deps;
 
   async function requireUser(scope: AppScope, userId: string) {
     const [user] = await users.byIds(scope, [userId]);
@@ -42,7 +42,9 @@ export function createUserService(deps: { users: UserStore; sessions: SessionSto
     async revokeSessions(scope: AppScope, userId: string) {
       await requireUser(scope, userId);
       const count = await sessions.revokeAllForUser(scope, userId);
-      await bus.publish(topics.user(scope.appId, userId), { appId: scope.appId, userId, kind: 'sessions.revoked' });
+      // The sessions are revoked (every HTTP request and new socket is refused) even if the
+      // announcement fails; sockets already open elsewhere then stay until they reconnect.
+      await bus.publish(topics.user(scope.appId, userId), { appId: scope.appId, userId, kind: 'sessions.revoked' }).catch(onError);
       return count;
     },
   };
