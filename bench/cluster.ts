@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createDatabase } from '../test/helpers/databases.ts';
-import { Redis } from 'ioredis';
+import { startRedis } from '../test/helpers/redis-server.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOC = `${ROOT}docs/PERFORMANCE.md`;
@@ -115,40 +115,6 @@ const freePort = () =>
   });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * A redis-server of the scenario's own on a free port (not test/helpers/redis-server.ts: its
- * stop() waits forever for a server that already died, which would end the bench silently).
- */
-async function startRedis() {
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let attempt = 0; ; attempt++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch (err) {
-      if (attempt > 100 || child.exitCode !== null) throw err;
-      await sleep(50);
-    } finally {
-      probe.disconnect();
-    }
-  }
-  return {
-    url,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-      children.delete(child);
-    },
-  };
-}
 
 type Node = { url: string; graphqlUrl: string; wsUrl: string; warnings: () => number; tail: () => string; stop(): Promise<void> };
 
@@ -426,6 +392,7 @@ async function runScenario(scenario: 'single' | 'cluster'): Promise<Result> {
     const env: Record<string, string> = { DATABASE_URL: database.url, ADMIN_TOKEN: `bench-admin-${randomBytes(12).toString('hex')}` };
     if (scenario === 'cluster') {
       const redis = await startRedis();
+      children.add(redis.process()); // killed if the bench itself is stopped
       later(redis.stop);
       env.REDIS_URL = redis.url;
     }

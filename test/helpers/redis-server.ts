@@ -33,10 +33,12 @@ export async function startRedis() {
     }
   };
   const down = async () => {
+    // A server that already died has nothing to wait for (waiting would hang forever).
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child?.once('exit', resolve));
-    child?.kill('SIGKILL');
+    child.kill('SIGKILL');
     await exited;
   };
   await up();
-  return { url, restart: up, kill: down, stop: down };
+  return { url, restart: up, kill: down, stop: down, process: () => child! };
 }
