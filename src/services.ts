@@ -70,6 +70,8 @@ export function createServices(options: ServicesOptions) {
     relay,
     tracker,
     tenants,
+    /** Requests per minute per tenant, over HTTP (http/request-rate.plugin.ts). */
+    requestRate: createRateLimiter({ redis, name: 'requests-per-tenant', windowSeconds: 60 }),
     apps: createAppService(stores),
     users: createUserService({ users: stores.users, sessions: stores.sessions, tokens, bus, onError: (err) => onError(err, 'announcing revoked sessions') }),
     conversations,

@@ -8,6 +8,7 @@ import type { Deps } from '../deps.ts';
 import type { Connection, Context } from '../schema/context.ts';
 import { schema } from '../schema/index.ts';
 import { maskError, useErrorCodes } from './error-masking.ts';
+import { useRequestRate } from './request-rate.plugin.ts';
 
 /** What a transport hands Yoga: the HTTP request, or the socket's already-resolved viewer. */
 export type ServerContext =
@@ -48,6 +49,7 @@ export function createParleyYoga(deps: Deps) {
       maxTokensPlugin({ n: DOCUMENT_LIMITS.maxTokens, exposeLimits: true }),
       maxAliasesPlugin({ n: DOCUMENT_LIMITS.maxAliases, exposeLimits: true }),
       useErrorCodes(),
+      useRequestRate({ limiter: deps.services.requestRate, tenants: deps.services.tenants }),
     ],
   });
 }

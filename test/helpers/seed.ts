@@ -50,7 +50,7 @@ type Target = Pick<TestServer, 'graphqlUrl' | 'adminToken'>;
 /**
  * A tenant of its own, an app and an API key: each test seeds its own, so tests never collide.
  * Tests send in bursts far above any plan's messages per second, so the seeded tenant's rate is
- * lifted unless `planRate` asks for the plan's own (rate-limit tests).
+ * lifted (messages per second, requests per minute) unless `planRate` asks for the plan’s own.
  */
 export async function seedApp(
   server: Target,
@@ -59,7 +59,7 @@ export async function seedApp(
   const admin = { token: server.adminToken };
   const { createTenant } = await ok(server.graphqlUrl, SeedTenant, { input: { name: `tenant-${unique()}`, plan } }, admin);
   if (!planRate) {
-    await ok(server.graphqlUrl, SeedLimits, { id: createTenant.id, input: { limits: { messagesPerSecondPerUser: 1_000_000 } } }, admin);
+    await ok(server.graphqlUrl, SeedLimits, { id: createTenant.id, input: { limits: { messagesPerSecondPerUser: 1_000_000, requestsPerMinute: 1_000_000 } } }, admin);
   }
   const { createApp } = await ok(server.graphqlUrl, SeedApp, { input: { tenantId: createTenant.id, name: 'app' } }, admin);
   const { createApiKey } = await ok(server.graphqlUrl, SeedKey, { appId: createApp.id }, admin);
