@@ -25,6 +25,7 @@ const envSchema = z.object({
   TOKEN_AUDIENCE: z.string().min(1).default('parley'),
   OUTBOX_SWEEP_MS: z.coerce.number().int().min(50).default(1000),
   PRESENCE_TTL_MS: z.coerce.number().int().min(1000).default(30_000),
+  CONVERSATION_MESSAGES_PER_SECOND: z.coerce.number().int().min(1).default(200),
   TYPING_TTL_MS: z.coerce.number().int().min(500).default(5000),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(1000).default(12_000),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
@@ -55,6 +56,8 @@ export type Config = Readonly<{
   logLevel: string;
   production: boolean;
   typingTtlMs: number;
+  /** Messages one conversation takes per second, from all its senders together. */
+  conversationMessagesPerSecond: number;
   /** With Redis: a socket of a node that stopped renewing it (died) stops counting as online after this. */
   presenceTtlMs: number;
   /** How often a worker looks for committed events that were not published. */
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
     typingTtlMs: e.TYPING_TTL_MS,
+    conversationMessagesPerSecond: e.CONVERSATION_MESSAGES_PER_SECOND,
     presenceTtlMs: e.PRESENCE_TTL_MS,
     outboxSweepMs: e.OUTBOX_SWEEP_MS,
     ws: Object.freeze({

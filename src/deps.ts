@@ -47,6 +47,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       redis,
       maxMessageBytes: config.maxMessageBytes,
       typingTtlMs: config.typingTtlMs,
+      conversationMessagesPerSecond: config.conversationMessagesPerSecond,
       presenceTtlMs: config.presenceTtlMs,
       maxPendingEvents: config.ws.maxPendingEvents,
       onError: (err, what) => log.error({ err }, `failed: ${what}`),

@@ -34,6 +34,7 @@ export type ServicesOptions = {
   redis: Redis | null;
   maxMessageBytes: number;
   typingTtlMs: number;
+  conversationMessagesPerSecond: number;
   /** How long a socket counts as online after its node last renewed it (Redis only). */
   presenceTtlMs: number;
   /** Events a subscriber may fall behind by before it is cut off. */
@@ -43,7 +44,7 @@ export type ServicesOptions = {
 
 /** Wires stores into services; the only place that knows every module. */
 export function createServices(options: ServicesOptions) {
-  const { prisma, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, maxPendingEvents, onError } = options;
+  const { prisma, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, conversationMessagesPerSecond, maxPendingEvents, onError } = options;
   const stores = {
     tenants: createTenantStore(prisma),
     apps: createAppStore(prisma),
@@ -84,6 +85,7 @@ export function createServices(options: ServicesOptions) {
       relay,
       tenants,
       rateLimiter: createRateLimiter({ redis, name: 'messages-per-user' }),
+      conversationRate: { limiter: createRateLimiter({ redis, name: 'messages-per-conversation' }), perSecond: conversationMessagesPerSecond },
       maxMessageBytes,
       onError,
     }),

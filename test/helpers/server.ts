@@ -34,6 +34,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
   const fullEnv = {
     ADMIN_TOKEN: `test-admin-${randomBytes(12).toString('hex')}`,
     LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent',
+    // Tests burst far above a real conversation's rate; the rate tests set their own.
+    CONVERSATION_MESSAGES_PER_SECOND: '1000000',
     ...storeEnv(),
     ...env,
   };

@@ -57,3 +57,25 @@ describe('messagesPerSecondPerUser', () => {
     }, 5_000);
   });
 });
+
+describe('CONVERSATION_MESSAGES_PER_SECOND', () => {
+  it('bounds one conversation’s messages from all its senders together; other conversations are not affected', async () => {
+    const own = await startServer({ CONVERSATION_MESSAGES_PER_SECOND: '3' });
+    try {
+      const app = await seedApp(own); // per-user rate lifted: only the conversation's counts
+      const users = (await seedUsers(own, app, 4)) as SeededUser[];
+      const conversationId = await seedGroup(own, users[0]!, users.slice(1));
+      const quiet = await seedGroup(own, users[0]!, users.slice(1, 2));
+      const burst = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => execute(own.graphqlUrl, Send, { input: { conversationId, body: `c${i}` } }, { token: users[i % 4]!.token })),
+      );
+      const refused = burst.filter((r) => r.errors?.[0]?.extensions.code === 'RATE_LIMITED');
+      expect(refused.length).toBeGreaterThan(0);
+      expect(burst.filter((r) => r.data?.sendMessage).length + refused.length).toBe(12);
+      expect(refused[0]!.errors![0]!.message).toContain('in one conversation');
+      expect((await execute(own.graphqlUrl, Send, { input: { conversationId: quiet, body: 'elsewhere' } }, { token: users[0]!.token })).errors).toBeUndefined();
+    } finally {
+      await own.close();
+    }
+  });
+});

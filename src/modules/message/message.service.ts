@@ -30,10 +30,12 @@ export function createMessageService(deps: {
   relay: Pick<OutboxRelay, 'kick'>;
   tenants: Pick<TenantService, 'limits'>;
   rateLimiter: RateLimiter;
+  /** All senders of one conversation together: a hot conversation cannot monopolise its row lock. */
+  conversationRate: { limiter: RateLimiter; perSecond: number };
   maxMessageBytes: number;
   onError: (err: unknown, what: string) => void;
 }) {
-  const { messages, conversations, conversationService, transact, publisher, relay, tenants, rateLimiter, maxMessageBytes, onError } = deps;
+  const { messages, conversations, conversationService, transact, publisher, relay, tenants, rateLimiter, conversationRate, maxMessageBytes, onError } = deps;
 
   function checkBody(body: string, attachments: readonly Attachment[]) {
     if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
@@ -102,6 +104,7 @@ export function createMessageService(deps: {
       }
       const { messagesPerSecondPerUser } = await tenants.limits(actor.scope.tenantId);
       await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, messagesPerSecondPerUser, 'messages');
+      await conversationRate.limiter.consume(`${actor.scope.appId}:${conversationId}`, conversationRate.perSecond, 'messages in one conversation');
       return transact(async (tx) => {
         if (key && !(await tx.messages.claimIdempotencyKey(actor.scope, actor.userId, conversationId, key))) {
           const original = await tx.messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key);
