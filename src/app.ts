@@ -4,6 +4,7 @@ import type { Deps } from './deps.ts';
 import { graphqlPlugin } from './http/graphql.plugin.ts';
 import { healthPlugin } from './http/health.plugin.ts';
 import { jwksPlugin } from './http/jwks.plugin.ts';
+import { oauthPlugin } from './http/oauth.plugin.ts';
 import { wsPlugin } from './http/ws.plugin.ts';
 import { createParleyYoga } from './http/yoga.ts';
 import type { ErrorCode } from './lib/errors.ts';
@@ -41,6 +42,7 @@ export async function buildApp(deps: Deps, { api = true }: { api?: boolean } = {
   await app.register(healthPlugin, { deps });
   if (!api) return app;
   await app.register(jwksPlugin, { deps });
+  await app.register(oauthPlugin, { deps }); // POST /v1/auth/token (encapsulated: its body parser and errors stay there)
   const yoga = createParleyYoga(deps);
   await app.register(graphqlPlugin, { yoga });
   await app.register(wsPlugin, { deps, yoga });

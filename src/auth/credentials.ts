@@ -1,8 +1,9 @@
+import { decodeProtectedHeader } from 'jose';
 import { refused, unauthenticated } from '../lib/errors.ts';
 import type { ApiKeyStore } from '../modules/app/api-key.store.ts';
 import type { SessionStore } from '../modules/user/session.store.ts';
 import { constantTimeEqual, verifySecret, VerifiedSecretCache } from './secrets.ts';
-import type { TokenService } from './tokens.ts';
+import { APP_TOKEN_TYP, type TokenService } from './tokens.ts';
 import type { Viewer } from './viewer.ts';
 
 export type CredentialHeaders = { authorization?: string | undefined; apiKey?: string | undefined };
@@ -36,8 +37,25 @@ export function createCredentialResolver(deps: {
     return { kind: 'app', apiKeyId: id, scope: { tenantId: key.app.tenantId, appId: key.app.id } };
   }
 
+  /**
+   * An app server's access token from POST /v1/auth/token: the same viewer as its API key.
+   * The key row is read on every use, so revoking the key ends its tokens at once.
+   */
+  async function fromAppToken(token: string): Promise<Viewer> {
+    const claims = await deps.tokens.verifyAppToken(token);
+    if (!claims) throw unauthenticated('Invalid or expired token');
+    const key = await deps.apiKeys.forAuthentication(claims.apiKeyId);
+    if (!key || key.revokedAt || key.app.id !== claims.appId || key.app.tenantId !== claims.tenantId) {
+      throw unauthenticated('Invalid or expired token');
+    }
+    if (key.app.tenant.status !== 'ACTIVE') throw suspended();
+    return { kind: 'app', apiKeyId: key.id, scope: { tenantId: key.app.tenantId, appId: key.app.id } };
+  }
+
   async function fromBearer(token: string): Promise<Viewer> {
     if (constantTimeEqual(token, deps.adminToken)) return { kind: 'operator' };
+    // The unverified header only picks the verifier; each verifier insists on its own `typ`.
+    if (headerTyp(token) === APP_TOKEN_TYP) return fromAppToken(token);
     const claims = await deps.tokens.verifyUserToken(token);
     if (!claims) throw unauthenticated('Invalid or expired token');
     // The signature proves who issued the token; the session row says whether it still holds.
@@ -74,3 +92,11 @@ export function createCredentialResolver(deps: {
 export type ResolveViewer = ReturnType<typeof createCredentialResolver>;
 
 const suspended = () => refused('FORBIDDEN', 'This tenant is suspended');
+
+function headerTyp(token: string): string | undefined {
+  try {
+    return decodeProtectedHeader(token).typ?.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}

@@ -7,6 +7,14 @@ const ALG = 'EdDSA';
 type Key = CryptoKey | Uint8Array;
 
 export type UserTokenClaims = { userId: string; appId: string; tenantId: string; sessionId: string };
+/** An app server's OAuth2 access token (client credentials): `sub` is the app, `client_id` the API key. */
+export type AppTokenClaims = { appId: string; tenantId: string; apiKeyId: string };
+
+/**
+ * The `typ` header of app access tokens (RFC 9068). User tokens carry `typ: "JWT"`; each
+ * verifier insists on its own, so neither kind of token is ever accepted as the other.
+ */
+export const APP_TOKEN_TYP = 'at+jwt';
 
 export type TokenServiceOptions = {
   store: SigningKeyStore;
@@ -79,12 +87,15 @@ export async function createTokenService({ store, secretKey, issuer, audience }:
     async verifyUserToken(token: string): Promise<UserTokenClaims | null> {
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, (header) => publicKeyFor(header.kid), {
+        const verified = await jwtVerify(token, (header) => publicKeyFor(header.kid), {
           issuer,
           audience,
           algorithms: [ALG],
           requiredClaims: ['exp', 'sub', 'sid'],
-        }));
+        });
+        payload = verified.payload;
+        // Never an app access token (typ at+jwt), whatever its claims.
+        if (verified.protectedHeader.typ?.toLowerCase() !== 'jwt' || payload.token_use !== undefined) return null;
       } catch {
         return null;
       }
@@ -93,6 +104,40 @@ export async function createTokenService({ store, secretKey, issuer, audience }:
         return null;
       }
       return { userId: sub, sessionId: sid, appId: app, tenantId: ten };
+    },
+
+    /** An app server's access token (RFC 9068 shape: `typ: at+jwt`, `client_id`, `jti`). */
+    async signAppToken(claims: AppTokenClaims, expiresAt: Date): Promise<string> {
+      return new SignJWT({ client_id: claims.apiKeyId, ten: claims.tenantId, token_use: 'app' })
+        .setProtectedHeader({ alg: ALG, kid: signing!.kid, typ: APP_TOKEN_TYP })
+        .setSubject(claims.appId)
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setIssuedAt()
+        .setJti(ulid())
+        .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
+        .sign(signing!.key);
+    },
+
+    /** The claims of a valid app access token, or null for anything else, user tokens included (never throws). */
+    async verifyAppToken(token: string): Promise<AppTokenClaims | null> {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, (header) => publicKeyFor(header.kid), {
+          issuer,
+          audience,
+          algorithms: [ALG],
+          typ: APP_TOKEN_TYP,
+          requiredClaims: ['exp', 'sub', 'client_id'],
+        }));
+      } catch {
+        return null;
+      }
+      const { sub, client_id, ten, token_use, sid } = payload as JWTPayload & Record<string, unknown>;
+      if (token_use !== 'app' || sid !== undefined || typeof sub !== 'string' || typeof client_id !== 'string' || typeof ten !== 'string') {
+        return null;
+      }
+      return { appId: sub, apiKeyId: client_id, tenantId: ten };
     },
 
     /** The JSON Web Key Set served at /.well-known/jwks.json. */
