@@ -31,6 +31,8 @@ const envSchema = z.object({
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
   WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   WS_MAX_PENDING_EVENTS: z.coerce.number().int().min(10).default(1000),
+  GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).optional(),
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -55,6 +57,9 @@ export type Config = Readonly<{
   tokenAudience: string;
   logLevel: string;
   production: boolean;
+  /** Schema introspection and the GraphiQL page: on by default, off by default in production. */
+  introspection: boolean;
+  graphiql: boolean;
   typingTtlMs: number;
   /** Messages one conversation takes per second, from all its senders together. */
   conversationMessagesPerSecond: number;
@@ -110,6 +115,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenAudience: e.TOKEN_AUDIENCE,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
+    introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
+    graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
     typingTtlMs: e.TYPING_TTL_MS,
     conversationMessagesPerSecond: e.CONVERSATION_MESSAGES_PER_SECOND,
     presenceTtlMs: e.PRESENCE_TTL_MS,

@@ -63,8 +63,14 @@ export function createServices(options: ServicesOptions) {
   const tracker = redis
     ? createRedisPresenceTracker({ redis, bus, ttlMs: presenceTtlMs, onError: onPresenceError })
     : createMemoryPresenceTracker({ bus, onError: onPresenceError });
-  const tenants = createTenantService({ tenants: stores.tenants });
-  const conversations = createConversationService({ conversations: stores.conversations, users: stores.users, transact, relay });
+  const tenants = createTenantService({ tenants: stores.tenants, bus, onError: (err) => onError(err, 'announcing a suspended tenant') });
+  const conversations = createConversationService({
+    conversations: stores.conversations,
+    users: stores.users,
+    transact,
+    relay,
+    limits: (tenantId) => tenants.limits(tenantId),
+  });
   return {
     stores,
     bus,
@@ -73,7 +79,7 @@ export function createServices(options: ServicesOptions) {
     tenants,
     /** Requests per minute per tenant, over HTTP (http/request-rate.plugin.ts). */
     requestRate: createRateLimiter({ redis, name: 'requests-per-tenant', windowSeconds: 60 }),
-    apps: createAppService(stores),
+    apps: createAppService({ ...stores, bus, onError: (err) => onError(err, 'announcing a revoked API key') }),
     users: createUserService({ users: stores.users, sessions: stores.sessions, tokens, bus, onError: (err) => onError(err, 'announcing revoked sessions') }),
     conversations,
     messages: createMessageService({

@@ -22,12 +22,21 @@ export type PresenceEnvelope = { appId: string; userId: string; online: boolean;
 /** Control messages about one user, for whichever node holds their sockets. */
 export type UserEnvelope = { appId: string; userId: string; kind: 'sessions.revoked' };
 
+/**
+ * Control messages about a tenant, for every node holding sockets of its apps: the tenant was
+ * suspended (close them all), or one of its API keys was revoked (close the sockets it opened).
+ */
+export type TenantEnvelope =
+  | { tenantId: string; kind: 'tenant.suspended' }
+  | { tenantId: string; kind: 'apiKey.revoked'; appId: string; apiKeyId: string };
+
 /** Every topic and its payload: the one place topic names are made. */
 export const topics = {
   conversation: (appId: string, conversationId: string) => `conversation:${appId}:${conversationId}` as const,
   inbox: (appId: string, userId: string) => `inbox:${appId}:${userId}` as const,
   presence: (appId: string, userId: string) => `presence:${appId}:${userId}` as const,
   user: (appId: string, userId: string) => `user:${appId}:${userId}` as const,
+  tenant: (tenantId: string) => `tenant:${tenantId}` as const,
 };
 
 export type TopicPayload<T extends string> = T extends `conversation:${string}` | `inbox:${string}`
@@ -36,4 +45,6 @@ export type TopicPayload<T extends string> = T extends `conversation:${string}` 
     ? PresenceEnvelope
     : T extends `user:${string}`
       ? UserEnvelope
-      : never;
+      : T extends `tenant:${string}`
+        ? TenantEnvelope
+        : never;

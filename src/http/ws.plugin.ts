@@ -10,6 +10,7 @@ import { AppError } from '../lib/errors.ts';
 import { CloseCodes } from '../realtime/close-codes.ts';
 import { createConnectionRegistry } from '../realtime/connection-registry.ts';
 import { shapeErrors } from './error-masking.ts';
+import { createOriginPolicy } from './origins.ts';
 import type { ParleyYoga } from './yoga.ts';
 
 /** `id` is for logs (a client may choose it); `presenceId` is unique, for presence. */
@@ -19,6 +20,8 @@ type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const SOCKET = { keepHttp: false };
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+/** How long a new socket waits for the bus to confirm its revocation topics (Redis away: no longer). */
+const BUS_READY_WAIT_MS = 2_000;
 
 /**
  * GraphQL subscriptions over WebSocket on the HTTP port, at /graphql, with the
@@ -30,15 +33,15 @@ const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
  *   when a subscription falls more than WS_MAX_PENDING_EVENTS behind; it resumes by afterSeq;
  * - at most WS_MAX_SUBSCRIPTIONS_PER_SOCKET subscriptions a socket, and the tenant's
  *   maxSocketsPerUser sockets per end user (4029 past it);
- * - revoking a user's sessions closes their sockets (4401).
+ * - the upgrade's Origin header (browsers send it) must be in the app's allowedOrigins (4403);
+ * - revoking a user's sessions or an API key closes the sockets they opened (4401), and
+ *   suspending a tenant closes all of its sockets (4403), on every node.
  */
 export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Deps; yoga: ParleyYoga }) {
   const { keepAliveMs, maxBufferedBytes, maxSubscriptionsPerSocket } = deps.config.ws;
   const { tracker, tenants } = deps.services;
-  const registry = createConnectionRegistry({
-    bus: deps.bus,
-    onRevoked: (socket) => socket.close(CloseCodes.Unauthorized, 'Sessions revoked'),
-  });
+  const registry = createConnectionRegistry({ bus: deps.bus });
+  const origins = createOriginPolicy({ apps: deps.services.stores.apps });
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxBodyBytes, handleProtocols });
 
   app.server.on('upgrade', (req, socket, head) => {
@@ -50,14 +53,12 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     connectionInitWaitTimeout: 10_000,
 
     async onConnect(ctx) {
-      const { socket } = ctx.extra;
+      const { socket, request } = ctx.extra;
       const params = ctx.connectionParams ?? {};
-      let viewer: Viewer;
-      try {
-        viewer = await deps.resolveViewer({ authorization: text(params.authorization), apiKey: text(params.apiKey) });
-      } catch (err) {
-        // A refused credential is the client's (4401, or 4403 for a suspended tenant); anything
-        // else is ours: 1011, logged, so that clients retry instead of dropping their token.
+      const credential = { authorization: text(params.authorization), apiKey: text(params.apiKey) };
+      // A refused credential is the client's (4401, or 4403 for a suspended tenant); anything
+      // else is ours: 1011, logged, so that clients retry instead of dropping their token.
+      const refuse = (err: unknown) => {
         if (!(err instanceof AppError)) {
           app.log.error({ err, socketId: ctx.extra.id }, 'connection_init failed');
           socket.close(1011, 'Internal error');
@@ -65,10 +66,20 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
           socket.close(err.code === 'FORBIDDEN' ? CloseCodes.Forbidden : CloseCodes.Unauthorized, err.message);
         }
         return false;
-      }
-      if (viewer.kind === 'anonymous') {
-        socket.close(CloseCodes.Unauthorized, 'connection_init must carry { authorization: "Bearer <token>" } or { apiKey }');
-        return false;
+      };
+      let viewer: Viewer;
+      try {
+        viewer = await deps.resolveViewer(credential);
+        if (viewer.kind === 'anonymous') {
+          socket.close(CloseCodes.Unauthorized, 'connection_init must carry { authorization: "Bearer <token>" } or { apiKey }');
+          return false;
+        }
+        if (!(await origins.permits(viewer, text(request.headers.origin), request.headers.host))) {
+          socket.close(CloseCodes.Forbidden, "This origin is not in the app's allowedOrigins");
+          return false;
+        }
+      } catch (err) {
+        return refuse(err);
       }
       if (viewer.kind === 'user') {
         const { maxSocketsPerUser } = await tenants.limits(viewer.scope.tenantId);
@@ -82,10 +93,23 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
           await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId);
           return false;
         }
-        registry.add(viewer.scope, viewer.userId, socket);
       }
+      if (viewer.kind === 'operator') {
+        ctx.extra.viewer = viewer;
+        return true;
+      }
+      // From here on onClose takes the socket out of the registry (and presence).
       ctx.extra.viewer = viewer;
-      return true;
+      const listening = registry.add(viewer, socket);
+      // A suspension or revocation announced while this socket was being admitted reached no
+      // node holding it: once the registry hears such announcements, read the credential again.
+      try {
+        await Promise.race([listening, new Promise((resolve) => setTimeout(resolve, BUS_READY_WAIT_MS).unref())]);
+        await deps.resolveViewer(credential);
+      } catch (err) {
+        return refuse(err);
+      }
+      return socket.readyState === socket.OPEN;
     },
 
     async onSubscribe(ctx, id, payload: SubscribePayload) {
@@ -128,8 +152,9 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
 
     async onClose(ctx) {
       const { viewer, socket } = ctx.extra;
+      if (viewer?.kind === 'app') registry.remove(viewer, socket);
       if (viewer?.kind !== 'user') return;
-      registry.remove(viewer.scope, viewer.userId, socket);
+      registry.remove(viewer, socket);
       await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId).catch((err: unknown) => app.log.error({ err }, 'presence: disconnect failed'));
     },
   });

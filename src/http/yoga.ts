@@ -1,13 +1,18 @@
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Deps } from '../deps.ts';
 import type { Connection, Context } from '../schema/context.ts';
 import { schema } from '../schema/index.ts';
+import { refused } from '../lib/errors.ts';
 import { maskError, useErrorCodes } from './error-masking.ts';
+import { CORS_ALLOWED, createOriginPolicy } from './origins.ts';
 import { useRequestRate } from './request-rate.plugin.ts';
 
 /** What a transport hands Yoga: the HTTP request, or the socket's already-resolved viewer. */
@@ -16,7 +21,7 @@ export type ServerContext =
   | { req?: undefined; socket: { viewer: Viewer; requestId: string; connection: Connection } };
 
 /** Limits on the shape of a document, enforced before it executes. */
-export const DOCUMENT_LIMITS = { maxDepth: 12, maxTokens: 2000, maxAliases: 30 };
+export const DOCUMENT_LIMITS = { maxDepth: 12, maxTokens: 2000, maxAliases: 30, maxDirectives: 20, maxCost: 5000 };
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(',') : value);
 
@@ -26,21 +31,36 @@ const header = (value: string | string[] | undefined) => (Array.isArray(value) ?
  * by the same credential resolver when the socket opened) over WebSocket.
  */
 export function createParleyYoga(deps: Deps) {
+  // CORS by the calling app's allowedOrigins (origins.ts): a request whose origin its app does
+  // not allow is refused (403) in the context factory, and its response gets no CORS headers.
+  const origins = createOriginPolicy({ apps: deps.services.stores.apps });
+  const refusedOrigin = new WeakSet<FastifyRequest>();
+  async function httpViewer(req: FastifyRequest) {
+    const viewer = await deps.resolveViewer({ authorization: header(req.headers.authorization), apiKey: header(req.headers['x-api-key']) });
+    if (!(await origins.permits(viewer, header(req.headers.origin), req.headers.host))) {
+      refusedOrigin.add(req);
+      throw refused('FORBIDDEN', "This origin is not in the app's allowedOrigins");
+    }
+    return viewer;
+  }
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     logging: false,
     landingPage: false,
-    graphiql: !deps.config.production,
+    graphiql: deps.config.graphiql,
+    // One operation per request: a JSON array (batching) is refused with 400.
+    batching: false,
     maskedErrors: { maskError },
+    cors: (_request, server) => {
+      const req = (server as ServerContext | undefined)?.req;
+      return req && refusedOrigin.has(req) ? false : CORS_ALLOWED;
+    },
     context: async (initial) =>
       initial.socket
         ? { viewer: initial.socket.viewer, services: deps.services, requestId: initial.socket.requestId, connection: initial.socket.connection }
         : {
-            viewer: await deps.resolveViewer({
-              authorization: header(initial.req.headers.authorization),
-              apiKey: header(initial.req.headers['x-api-key']),
-            }),
+            viewer: await httpViewer(initial.req),
             services: deps.services,
             requestId: initial.req.id,
           },
@@ -48,6 +68,11 @@ export function createParleyYoga(deps: Deps) {
       maxDepthPlugin({ n: DOCUMENT_LIMITS.maxDepth, exposeLimits: true }),
       maxTokensPlugin({ n: DOCUMENT_LIMITS.maxTokens, exposeLimits: true }),
       maxAliasesPlugin({ n: DOCUMENT_LIMITS.maxAliases, exposeLimits: true }),
+      maxDirectivesPlugin({ n: DOCUMENT_LIMITS.maxDirectives, exposeLimits: true }),
+      // Cost: 1 a scalar, 2 an object, ×1.5 per level of nesting (armor's defaults), so a wide
+      // and deep document is refused before it runs even within the depth and token limits.
+      costLimitPlugin({ maxCost: DOCUMENT_LIMITS.maxCost, objectCost: 2, scalarCost: 1, depthCostFactor: 1.5, exposeLimits: true }),
+      ...(deps.config.introspection ? [] : [useDisableIntrospection()]),
       useErrorCodes(),
       useRequestRate({ limiter: deps.services.requestRate, tenants: deps.services.tenants }),
     ],

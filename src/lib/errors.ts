@@ -51,3 +51,9 @@ export const rateLimited = (message: string, retryAfterSeconds: number) =>
     retryAfterSeconds,
     http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } },
   });
+/**
+ * Over one of the tenant's plan limits (maxApps, maxUsersPerApp, maxMembersPerConversation):
+ * FORBIDDEN (the contract has no code of its own), naming the limit and its value.
+ */
+export const overLimit = (limit: string, max: number) =>
+  new AppError('FORBIDDEN', `Plan limit reached: ${limit} is ${max}`, { limit, max });

@@ -1,17 +1,32 @@
 import { hashSecret } from '../../auth/secrets.ts';
-import { notFound } from '../../lib/errors.ts';
+import type { Bus } from '../../events/bus.ts';
+import { topics } from '../../events/event-map.ts';
+import { notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
+import { effectiveLimits } from '../tenant/plans.ts';
 import type { TenantStore } from '../tenant/tenant.store.ts';
 import type { ApiKeyStore } from './api-key.store.ts';
 import type { AppStore } from './app.store.ts';
 
 /** Operator-side management of apps and their API keys. */
-export function createAppService(deps: { apps: AppStore; apiKeys: ApiKeyStore; tenants: TenantStore }) {
+export function createAppService(deps: {
+  apps: AppStore;
+  apiKeys: ApiKeyStore;
+  tenants: TenantStore;
+  /** Announces a revoked key, so that every node closes the sockets it opened. */
+  bus: Pick<Bus, 'publish'>;
+  onError: (err: unknown) => void;
+}) {
   const { apps, apiKeys, tenants } = deps;
   return {
+    /** Refused past the tenant's maxApps, read fresh under the tenant's row lock. */
     async create(input: { tenantId: string; name: string; allowedOrigins: string[] }) {
-      if (!(await tenants.byId(input.tenantId))) throw notFound('Tenant');
-      return apps.insert({ id: newId.app(), ...input });
+      const app = await apps.insertCounted({ id: newId.app(), ...input }, (tenant, appCount) => {
+        const { maxApps } = effectiveLimits(tenant.plan, tenant.limits);
+        if (appCount >= maxApps) throw overLimit('maxApps', maxApps);
+      });
+      if (!app) throw notFound('Tenant');
+      return app;
     },
 
     async listForTenant(tenantId: string) {
@@ -28,10 +43,22 @@ export function createAppService(deps: { apps: AppStore; apiKeys: ApiKeyStore; t
       return { apiKey, secret, key: `${id}.${secret}` };
     },
 
+    /**
+     * Requests and new sockets with the key are refused from now on (authentication reads the
+     * row); sockets it opened close on every node. Announced again on a repeat, in case the
+     * first announcement failed.
+     */
     async revokeApiKey(id: string) {
       const key = await apiKeys.byId(id);
       if (!key) throw notFound('API key');
-      return key.revokedAt ? key : apiKeys.revoke(id);
+      const revoked = key.revokedAt ? key : await apiKeys.revoke(id);
+      const app = await apps.byId(key.appId);
+      if (app) {
+        await deps.bus
+          .publish(topics.tenant(app.tenantId), { tenantId: app.tenantId, kind: 'apiKey.revoked', appId: app.id, apiKeyId: id })
+          .catch(deps.onError);
+      }
+      return revoked;
     },
   };
 }

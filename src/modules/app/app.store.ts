@@ -1,9 +1,27 @@
 import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { lockTenant, type TenantRow } from '../tenant/tenant.store.ts';
 
 export function createAppStore(prisma: PrismaClient) {
   return {
-    insert: (data: { id: string; tenantId: string; name: string; allowedOrigins: string[] }) =>
-      prisma.app.create({ data }),
+    /**
+     * Inserts the app if `admit(tenant, apps the tenant has)` does not throw, under the tenant's
+     * row lock: concurrent creations for one tenant are counted one after the other, so none
+     * overshoots a limit. Null if there is no such tenant.
+     */
+    insertCounted: (
+      data: { id: string; tenantId: string; name: string; allowedOrigins: string[] },
+      admit: (tenant: TenantRow, appCount: number) => void,
+    ) =>
+      prisma.$transaction(
+        async (tx) => {
+          const tenant = await lockTenant(tx, data.tenantId);
+          if (!tenant) return null;
+          admit(tenant, await tx.app.count({ where: { tenantId: data.tenantId } }));
+          return tx.app.create({ data });
+        },
+        // Generous waits: on embedded PGlite every transaction queues on one connection.
+        { maxWait: 20_000, timeout: 30_000 },
+      ),
     byId: (id: string) => prisma.app.findUnique({ where: { id } }),
     byTenant: (tenantId: string) =>
       prisma.app.findMany({ where: { tenantId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),

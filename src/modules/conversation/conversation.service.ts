@@ -2,9 +2,10 @@ import type { Transact } from '../../db/stores.ts';
 import { EventType, eventPayload } from '../../events/event-types.ts';
 import type { OutboxRelay } from '../../events/outbox-relay.ts';
 import type { EventRow } from '../../events/publisher.ts';
-import { badInput, conflict, forbidden, notFound } from '../../lib/errors.ts';
+import { badInput, conflict, forbidden, notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Actor, AppScope, PageArgs, TimeCursor } from '../../lib/scope.ts';
+import type { TenantLimits } from '../tenant/plans.ts';
 import type { UserStore } from '../user/user.store.ts';
 import type { ConversationRow, ConversationStore, Role } from './conversation.store.ts';
 import { mayManage } from './roles.ts';
@@ -24,8 +25,13 @@ export function createConversationService(deps: {
   users: UserStore;
   transact: Transact;
   relay: Pick<OutboxRelay, 'kick'>;
+  /**
+   * The tenant's effective limits (TenantService.limits: cached for a few seconds). Read before
+   * a transaction opens, never inside one: on PGlite that would wait for its own transaction.
+   */
+  limits: (tenantId: string) => Promise<TenantLimits>;
 }) {
-  const { conversations, users, transact, relay } = deps;
+  const { conversations, users, transact, relay, limits } = deps;
   const view = (c: ConversationRow, viewerId: string): ConversationView => ({ ...c, viewerId });
 
   /** The conversation and the actor's role; NOT_FOUND for non-members, so nothing leaks. */
@@ -80,7 +86,11 @@ export function createConversationService(deps: {
       return (await conversations.pageForUser(actor.scope, actor.userId, args)).map((c) => view(c, actor.userId));
     },
 
-    /** The caller is always a member and OWNER; a DIRECT pair has one conversation, ever. */
+    /**
+     * The caller is always a member and OWNER; a DIRECT pair has one conversation, ever. A new
+     * conversation with more members than the tenant's maxMembersPerConversation is refused (no
+     * lock needed: nobody can add to it before it commits); an existing DIRECT one is returned.
+     */
     async create(actor: Actor, input: CreateConversationInput) {
       const others = [...new Set(input.memberIds)].filter((id) => id !== actor.userId);
       if (input.kind === 'DIRECT' && others.length !== 1) {
@@ -89,11 +99,19 @@ export function createConversationService(deps: {
       await requireUsers(actor.scope, others);
       const data = { id: newId.conversation(), kind: input.kind, title: input.title ?? null, metadata: input.metadata ?? {} };
       const members = [{ userId: actor.userId, role: 'OWNER' as Role }, ...others.map((userId) => ({ userId, role: 'MEMBER' as Role }))];
-      if (input.kind === 'GROUP') return view(await conversations.insert(actor.scope, { ...data, directKey: null }, members), actor.userId);
+      const admit = async () => {
+        const { maxMembersPerConversation: max } = await limits(actor.scope.tenantId);
+        if (members.length > max) throw overLimit('maxMembersPerConversation', max);
+      };
+      if (input.kind === 'GROUP') {
+        await admit();
+        return view(await conversations.insert(actor.scope, { ...data, directKey: null }, members), actor.userId);
+      }
 
       const directKey = [actor.userId, others[0]!].sort().join(':');
       const existing = await conversations.byDirectKey(actor.scope, directKey);
       if (existing) return view(existing, actor.userId);
+      await admit();
       try {
         return view(await conversations.insert(actor.scope, { ...data, directKey }, members), actor.userId);
       } catch (err) {
@@ -104,14 +122,20 @@ export function createConversationService(deps: {
       }
     },
 
-    /** Adds whoever is not a member yet (members already in are left as they are). */
+    /**
+     * Adds whoever is not a member yet (members already in are left as they are); all or none
+     * of them, none when the conversation would have more than maxMembersPerConversation. The
+     * members are counted under the conversation lock, so concurrent additions cannot overshoot.
+     */
     async addMembers(actor: Actor, conversationId: string, userIds: string[], role: Role) {
       await requireUsers(actor.scope, userIds);
+      const { maxMembersPerConversation: max } = await limits(actor.scope.tenantId);
       return manage(actor, conversationId, async ({ stores, role: actorRole, conversation, events }) => {
         if (!mayManage(actorRole, { next: role })) throw forbidden(`A ${actorRole} cannot add members as ${role}`);
         const present = new Set((await stores.membersOf(actor.scope, [conversationId])).map((m) => m.userId));
-        for (const userId of new Set(userIds)) {
-          if (present.has(userId)) continue;
+        const joining = [...new Set(userIds)].filter((userId) => !present.has(userId));
+        if (joining.length > 0 && present.size + joining.length > max) throw overLimit('maxMembersPerConversation', max);
+        for (const userId of joining) {
           const member = await stores.addMember(actor.scope, conversationId, userId, role);
           events.push(await stores.appendEvent(actor.scope, conversationId, EventType.memberJoined, eventPayload.memberJoined(member)));
         }

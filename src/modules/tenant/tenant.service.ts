@@ -1,3 +1,5 @@
+import type { Bus } from '../../events/bus.ts';
+import { topics } from '../../events/event-map.ts';
 import { notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
@@ -13,7 +15,16 @@ export type UpdateTenantInput = {
 /** How long a node trusts the limits it read: an updateTenant reaches every node within this. */
 const LIMITS_CACHE_MS = 5_000;
 
-export function createTenantService({ tenants }: { tenants: TenantStore }) {
+export function createTenantService({
+  tenants,
+  bus,
+  onError,
+}: {
+  tenants: TenantStore;
+  /** Announces a suspension, so that every node closes the tenant's sockets. */
+  bus: Pick<Bus, 'publish'>;
+  onError: (err: unknown) => void;
+}) {
   const cachedLimits = new Map<string, { limits: TenantLimits; until: number }>();
   return {
     create: (input: { name: string; plan: Plan }) => tenants.insert({ id: newId.tenant(), ...input }),
@@ -42,6 +53,9 @@ export function createTenantService({ tenants }: { tenants: TenantStore }) {
       }));
       if (!updated) throw notFound('Tenant');
       cachedLimits.delete(id);
+      // Requests and new sockets are refused from now on (credentials read the status); open
+      // sockets close on every node. If the announcement fails, they stay until they reconnect.
+      if (input.status === 'SUSPENDED') await bus.publish(topics.tenant(id), { tenantId: id, kind: 'tenant.suspended' }).catch(onError);
       return updated;
     },
 

@@ -1,7 +1,19 @@
+import type { Db } from '../../db/client.ts';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
 
 export type TenantRow = Awaited<ReturnType<PrismaClient['tenant']['findUniqueOrThrow']>>;
+
+/**
+ * Locks the tenant's row until the transaction `tx` ends and reads it (null if there is none):
+ * creations counted against the tenant's limits take it one at a time, and an updateTenant
+ * (FOR UPDATE, below) waits for them. NO KEY UPDATE, so the foreign-key checks of inserts
+ * that point at the tenant (FOR KEY SHARE) are not held up by it.
+ */
+export async function lockTenant(tx: Db, id: string) {
+  const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM tenant WHERE id = ${id} FOR NO KEY UPDATE`;
+  return locked ? tx.tenant.findUnique({ where: { id } }) : null;
+}
 
 /** Tenants are the top of the hierarchy: only the operator reaches this store. */
 export function createTenantStore(prisma: PrismaClient) {

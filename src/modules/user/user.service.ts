@@ -1,9 +1,10 @@
 import type { TokenService } from '../../auth/tokens.ts';
 import type { Bus } from '../../events/bus.ts';
 import { topics } from '../../events/event-map.ts';
-import { notFound } from '../../lib/errors.ts';
+import { notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { AppScope, PageArgs } from '../../lib/scope.ts';
+import { effectiveLimits } from '../tenant/plans.ts';
 import type { SessionStore } from './session.store.ts';
 import type { UserStore } from './user.store.ts';
 
@@ -21,8 +22,12 @@ export function createUserService(deps: { users: UserStore; sessions: SessionSto
 
     byIds: (scope: AppScope, ids: readonly string[]) => users.byIds(scope, ids),
 
+    /** A new user is refused past the tenant's maxUsersPerApp, read fresh when it is created; an existing one never is. */
     upsert: (scope: AppScope, input: { externalId: string; displayName?: string | null; metadata?: object | null }) =>
-      users.upsert(scope, newId.user(), { ...input, metadata: input.metadata ?? undefined }),
+      users.upsert(scope, newId.user(), { ...input, metadata: input.metadata ?? undefined }, (tenant, userCount) => {
+        const { maxUsersPerApp } = effectiveLimits(tenant.plan, tenant.limits);
+        if (userCount >= maxUsersPerApp) throw overLimit('maxUsersPerApp', maxUsersPerApp);
+      }),
 
     page: (scope: AppScope, args: PageArgs<string>) => users.page(scope, args),
 
