@@ -1,5 +1,4 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { createConversationStore } from '../modules/conversation/conversation.store.ts';
 import { createUserStore } from '../modules/user/user.store.ts';
 import { createOutboxStore } from './outbox.store.ts';
 import type { EventPublisher } from './publisher.ts';
@@ -57,7 +56,8 @@ export function createOutboxRelay({ prisma, publisher, onError, batchSize = 500,
         const batch = await outbox.unpublished(conversationId, { maxEvents: batchSize, maxPublishes: maxPublishesPerBatch });
         if (!batch) return 'done';
         // Published while the lease is held, so no other relay can overtake these events.
-        await publisher.committed(batch.scope, batch.rows, { conversations: createConversationStore(tx), users: createUserStore(tx) });
+        const members = { memberIds: async () => batch.memberIds };
+        await publisher.committed(batch.scope, batch.rows, { conversations: members, users: createUserStore(tx) });
         await outbox.markPublished(conversationId, batch.rows.map((r) => r.seq));
         return batch.rows.length === batch.limit ? 'full' : 'done';
       },

@@ -38,10 +38,10 @@ export function createOutboxStore(db: Db) {
     async unpublished(
       conversationId: string,
       { maxEvents, maxPublishes }: { maxEvents: number; maxPublishes: number },
-    ): Promise<{ scope: AppScope; rows: EventRow[]; limit: number } | null> {
-      const [{ members }] = (await db.$queryRaw<{ members: number }[]>`
-        SELECT count(*)::int AS members FROM membership WHERE conversation_id = ${conversationId}`) as [{ members: number }];
-      const limit = Math.max(1, Math.min(maxEvents, Math.floor(maxPublishes / (1 + Number(members)))));
+    ): Promise<{ scope: AppScope; rows: EventRow[]; limit: number; memberIds: string[] } | null> {
+      // The members size the batch, and are the fanout's recipients: read once, for both.
+      const memberIds = (await db.membership.findMany({ where: { conversationId }, select: { userId: true } })).map((m) => m.userId);
+      const limit = Math.max(1, Math.min(maxEvents, Math.floor(maxPublishes / (1 + memberIds.length))));
       const rows = await db.$queryRaw<(EventRow & { appId: string; tenantId: string })[]>`
         SELECT e.conversation_id AS "conversationId", e.seq, e.type, e.payload, e.created_at AS "createdAt",
                e.app_id AS "appId", a.tenant_id AS "tenantId"
@@ -55,6 +55,7 @@ export function createOutboxStore(db: Db) {
         scope: { appId, tenantId },
         rows: rows.map(({ conversationId, seq, type, payload, createdAt }) => ({ conversationId, seq: Number(seq), type, payload, createdAt })),
         limit,
+        memberIds,
       };
     },
 
