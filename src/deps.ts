@@ -4,6 +4,8 @@ import { createCredentialResolver, type ResolveViewer } from './auth/credentials
 import { createInProcessBus, type Bus } from './events/bus.ts';
 import { createRedisBus } from './events/redis-bus.ts';
 import { createSigningKeyStore } from './auth/signing-key.store.ts';
+import { topics } from './events/event-map.ts';
+import { createKeyring, type Keyring } from './auth/keyring.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
@@ -14,6 +16,7 @@ export type Deps = {
   log: Logger;
   bus: Bus;
   db: Database;
+  keyring: Keyring;
   tokens: TokenService;
   services: Services;
   resolveViewer: ResolveViewer;
@@ -26,14 +29,12 @@ export async function createDeps(config: Config): Promise<Deps> {
   const db = await openDatabase(config);
   try {
     await db.migrate();
-    const tokens = await createTokenService({
-      store: createSigningKeyStore(db.prisma),
-      secretKey: config.secretKey,
-      issuer: config.tokenIssuer,
-      audience: config.tokenAudience,
-    });
+    const keyring = await createKeyring({ store: createSigningKeyStore(db.prisma), secretKey: config.secretKey });
+    const tokens = createTokenService({ keyring, issuer: config.tokenIssuer, audience: config.tokenAudience });
     const onBusError = (err: unknown) => log.error({ err }, 'bus error');
     const bus = config.redisUrl ? createRedisBus(config.redisUrl, { onError: onBusError }) : createInProcessBus({ onError: onBusError });
+    // A rotation on any node: re-read the signing keys now rather than at the next refresh.
+    bus.subscribe(topics.platform(), () => void keyring.reload().catch((err) => log.error({ err }, 'reloading signing keys')));
     // State shared by nodes (presence, typing, rate counters). Commands fail at once while
     // Redis is away instead of queueing: callers degrade (see each user) rather than hang.
     const redis = config.redisUrl
@@ -42,6 +43,7 @@ export async function createDeps(config: Config): Promise<Deps> {
     redis?.on('error', (err) => log.error({ err }, 'redis error'));
     const services = createServices({
       prisma: db.prisma,
+      keyring,
       tokens,
       bus,
       redis,
@@ -65,7 +67,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       await redis?.quit().catch(() => redis.disconnect());
       await db.close();
     };
-    return { config, log, bus, db, tokens, services, resolveViewer, close };
+    return { config, log, bus, db, keyring, tokens, services, resolveViewer, close };
   } catch (err) {
     await db.close();
     throw err;

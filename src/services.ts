@@ -1,3 +1,4 @@
+import type { Keyring } from './auth/keyring.ts';
 import type { TokenService } from './auth/tokens.ts';
 import { createTransact } from './db/stores.ts';
 import type { Bus } from './events/bus.ts';
@@ -22,12 +23,14 @@ import { createTypingService } from './modules/presence/typing.service.ts';
 import { createTenantService } from './modules/tenant/tenant.service.ts';
 import { createTenantStore } from './modules/tenant/tenant.store.ts';
 import { createSessionStore } from './modules/user/session.store.ts';
+import { createSigningKeyService } from './modules/signing-key/signing-key.service.ts';
 import { createUserService } from './modules/user/user.service.ts';
 import { createUserStore } from './modules/user/user.store.ts';
 import { createRealtimeService } from './realtime/realtime.service.ts';
 
 export type ServicesOptions = {
   prisma: PrismaClient;
+  keyring: Keyring;
   tokens: TokenService;
   bus: Bus;
   /** Shared state across nodes (presence, typing, rate counters); null keeps it in this process. */
@@ -44,7 +47,7 @@ export type ServicesOptions = {
 
 /** Wires stores into services; the only place that knows every module. */
 export function createServices(options: ServicesOptions) {
-  const { prisma, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, conversationMessagesPerSecond, maxPendingEvents, onError } = options;
+  const { prisma, keyring, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, conversationMessagesPerSecond, maxPendingEvents, onError } = options;
   const stores = {
     tenants: createTenantStore(prisma),
     apps: createAppStore(prisma),
@@ -77,6 +80,7 @@ export function createServices(options: ServicesOptions) {
     relay,
     tracker,
     tenants,
+    signingKeys: createSigningKeyService({ keyring, bus, onError: (err) => onError(err, 'announcing a signing key rotation') }),
     /** Requests per minute per tenant, over HTTP (http/request-rate.plugin.ts). */
     requestRate: createRateLimiter({ redis, name: 'requests-per-tenant', windowSeconds: 60 }),
     apps: createAppService({ ...stores, bus, onError: (err) => onError(err, 'announcing a revoked API key') }),

@@ -1,15 +1,31 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
-export type SigningKeyRow = { kid: string; alg: string; publicJwk: unknown; privateJwk: string; createdAt: Date };
+/** `retiredAt`: when the key stops verifying (null: not scheduled; a past date: retired). */
+export type SigningKeyRow = { kid: string; alg: string; publicJwk: unknown; privateJwk: string; createdAt: Date; retiredAt: Date | null };
+
+const inForce = (at: Date) => ({ OR: [{ retiredAt: null }, { retiredAt: { gt: at } }] });
 
 /** Token signing keys are global (not per tenant): the JWKS serves all of them. */
 export function createSigningKeyStore(prisma: PrismaClient) {
   return {
-    active: (): Promise<SigningKeyRow[]> =>
-      prisma.signingKey.findMany({ where: { retiredAt: null }, orderBy: { createdAt: 'asc' } }),
-    byKid: (kid: string): Promise<SigningKeyRow | null> =>
-      prisma.signingKey.findFirst({ where: { kid, retiredAt: null } }),
-    insert: (row: Omit<SigningKeyRow, 'createdAt'>) => prisma.signingKey.create({ data: row as never }),
+    /** Keys that still verify at `at`, oldest first (the newest signs). */
+    active: (at: Date): Promise<SigningKeyRow[]> =>
+      prisma.signingKey.findMany({ where: inForce(at), orderBy: [{ createdAt: 'asc' }, { kid: 'asc' }] }),
+    byKid: (kid: string, at: Date): Promise<SigningKeyRow | null> =>
+      prisma.signingKey.findFirst({ where: { kid, ...inForce(at) } }),
+    insert: async (row: Omit<SigningKeyRow, 'createdAt' | 'retiredAt'>): Promise<void> => {
+      await prisma.signingKey.create({ data: row as never });
+    },
+    /**
+     * Schedules every key but `keep` to retire at `retireAt`; a key already due to retire
+     * sooner keeps its date (rotating twice never extends an old key's life).
+     */
+    retireAllBut: async (keep: string, retireAt: Date): Promise<void> => {
+      await prisma.$transaction([
+        prisma.signingKey.updateMany({ where: { kid: { not: keep }, retiredAt: null }, data: { retiredAt: retireAt } }),
+        prisma.signingKey.updateMany({ where: { kid: { not: keep }, retiredAt: { gt: retireAt } }, data: { retiredAt: retireAt } }),
+      ]);
+    },
   };
 }
 export type SigningKeyStore = ReturnType<typeof createSigningKeyStore>;

@@ -30,6 +30,9 @@ export type TenantEnvelope =
   | { tenantId: string; kind: 'tenant.suspended' }
   | { tenantId: string; kind: 'apiKey.revoked'; appId: string; apiKeyId: string };
 
+/** Platform-wide control messages: the signing keys changed (every node re-reads them). */
+export type PlatformEnvelope = { kind: 'signingKeys.changed' };
+
 /** Every topic and its payload: the one place topic names are made. */
 export const topics = {
   conversation: (appId: string, conversationId: string) => `conversation:${appId}:${conversationId}` as const,
@@ -37,6 +40,7 @@ export const topics = {
   presence: (appId: string, userId: string) => `presence:${appId}:${userId}` as const,
   user: (appId: string, userId: string) => `user:${appId}:${userId}` as const,
   tenant: (tenantId: string) => `tenant:${tenantId}` as const,
+  platform: () => 'platform' as const,
 };
 
 export type TopicPayload<T extends string> = T extends `conversation:${string}` | `inbox:${string}`
@@ -47,4 +51,6 @@ export type TopicPayload<T extends string> = T extends `conversation:${string}` 
       ? UserEnvelope
       : T extends `tenant:${string}`
         ? TenantEnvelope
-        : never;
+        : T extends 'platform'
+          ? PlatformEnvelope
+          : never;

@@ -2,6 +2,7 @@
 import { builder } from './builder.ts';
 import './scalars.ts';
 import '../modules/tenant/tenant.graphql.ts';
+import '../modules/signing-key/signing-key.graphql.ts';
 import '../modules/app/app.graphql.ts';
 import '../modules/user/user.graphql.ts';
 import '../modules/conversation/conversation.graphql.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TOKEN_TTL_SECONDS } from '../../auth/keyring.ts';
 import { actorOf, actorScopes, appScopeOf, asUserIdArg, scopeOf } from '../../schema/actor.ts';
 import { builder } from '../../schema/builder.ts';
 import { isString, keysetConnection } from '../../schema/pagination.ts';
@@ -44,7 +45,7 @@ const CreateUserTokenInput = builder.inputType('CreateUserTokenInput', {
     ttlSeconds: t.int({
       required: false,
       defaultValue: 3600,
-      validate: z.number().int().min(60, 'At least 60 seconds').max(86_400, 'At most 24 hours').nullish(),
+      validate: z.number().int().min(60, 'At least 60 seconds').max(MAX_TOKEN_TTL_SECONDS, 'At most 24 hours').nullish(),
     }),
   }),
 });
