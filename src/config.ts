@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { readPersistedOperations, type PersistedOperations } from './http/persisted-operations.ts';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -35,6 +36,8 @@ const envSchema = z.object({
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
+  PERSISTED_OPERATIONS_FILE: z.string().min(1).optional(),
+  PERSISTED_OPERATIONS_ONLY: z.enum(['true', 'false']).default('false'),
 });
 
 export type Config = Readonly<{
@@ -67,6 +70,8 @@ export type Config = Readonly<{
   presenceTtlMs: number;
   /** How often a worker looks for committed events that were not published. */
   outboxSweepMs: number;
+  /** PERSISTED_OPERATIONS_FILE, read and checked at start; null: the feature is off. */
+  persistedOperations: PersistedOperations | null;
   ws: Readonly<{ keepAliveMs: number; maxSubscriptionsPerSocket: number; maxBufferedBytes: number; maxPendingEvents: number }>;
 }>;
 
@@ -99,6 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminTokenGenerated = true;
   }
 
+  const persistedOperations = loadPersistedOperations(e.PERSISTED_OPERATIONS_FILE, e.PERSISTED_OPERATIONS_ONLY === 'true');
+
   return Object.freeze({
     role: e.ROLE,
     port: e.PORT,
@@ -121,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     conversationMessagesPerSecond: e.CONVERSATION_MESSAGES_PER_SECOND,
     presenceTtlMs: e.PRESENCE_TTL_MS,
     outboxSweepMs: e.OUTBOX_SWEEP_MS,
+    persistedOperations,
     ws: Object.freeze({
       keepAliveMs: e.WS_KEEPALIVE_MS,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
@@ -128,6 +136,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPendingEvents: e.WS_MAX_PENDING_EVENTS,
     }),
   });
+}
+
+/** The persisted-operations manifest, checked now so that a bad one stops the start. */
+function loadPersistedOperations(file: string | undefined, only: boolean): PersistedOperations | null {
+  if (!file) {
+    if (only) throw new ConfigError(['PERSISTED_OPERATIONS_ONLY: needs PERSISTED_OPERATIONS_FILE']);
+    return null;
+  }
+  const loaded = readPersistedOperations(resolve(file), only);
+  if ('problems' in loaded) throw new ConfigError(loaded.problems.map((p) => `PERSISTED_OPERATIONS_FILE: ${p}`));
+  return loaded;
 }
 
 function readOrCreateAdminToken(dataDir: string): string {

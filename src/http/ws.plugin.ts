@@ -11,6 +11,7 @@ import { CloseCodes } from '../realtime/close-codes.ts';
 import { createConnectionRegistry } from '../realtime/connection-registry.ts';
 import { shapeErrors } from './error-masking.ts';
 import { createOriginPolicy } from './origins.ts';
+import { persistedSource } from './persisted-operations.ts';
 import type { ParleyYoga } from './yoga.ts';
 
 /** `id` is for logs (a client may choose it); `presenceId` is unique, for presence. */
@@ -129,7 +130,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       });
       let document;
       try {
-        document = parse(payload.query);
+        document = parse(persistedSource(deps.config.persistedOperations, payload, ctx.extra.viewer!));
       } catch (err) {
         return shapeErrors([err as GraphQLError], requestId, app.log, SOCKET);
       }

@@ -12,6 +12,7 @@ import type { Connection, Context } from '../schema/context.ts';
 import { schema } from '../schema/index.ts';
 import { refused } from '../lib/errors.ts';
 import { maskError, useErrorCodes } from './error-masking.ts';
+import { usePersisted } from './persisted-operations.ts';
 import { CORS_ALLOWED, createOriginPolicy } from './origins.ts';
 import { useRequestRate } from './request-rate.plugin.ts';
 
@@ -65,6 +66,8 @@ export function createParleyYoga(deps: Deps) {
             requestId: initial.req.id,
           },
     plugins: [
+      // First: a persisted operation's hash becomes its document before anything reads it.
+      ...(deps.config.persistedOperations ? [usePersisted(deps.config.persistedOperations, deps.config.adminToken)] : []),
       maxDepthPlugin({ n: DOCUMENT_LIMITS.maxDepth, exposeLimits: true }),
       maxTokensPlugin({ n: DOCUMENT_LIMITS.maxTokens, exposeLimits: true }),
       maxAliasesPlugin({ n: DOCUMENT_LIMITS.maxAliases, exposeLimits: true }),
