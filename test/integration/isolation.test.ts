@@ -233,6 +233,11 @@ const ops: Op[] = [
   { op: 'sendTyping', call: (t, c) => run(Typing, { conversationId: t.conversationId, asUserId: c.asUserId }, c), outcomes: asActor('NOT_FOUND') },
 ];
 
+const SigningKeys = graphql(`query IsolationSigningKeys { signingKeys { kid } }`);
+const RotateSigningKey = graphql(`
+  mutation IsolationRotateSigningKey($input: RotateSigningKeyInput) { rotateSigningKey(input: $input) { current { kid } } }
+`);
+
 /** Operator-only fields: no app credential reaches them, not even tenant A's own. */
 const asNonOperator: Op['outcomes'] = {
   'B key (app)': 'FORBIDDEN', 'B user token': 'FORBIDDEN', 'A key (app)': 'FORBIDDEN', 'A user token': 'FORBIDDEN',
@@ -250,6 +255,9 @@ const operatorOps: Op[] = [
   { op: 'createApp', call: (t, c) => run(CreateApp, { input: { tenantId: t.tenantId, name: hijackName } }, c), outcomes: asNonOperator },
   { op: 'createApiKey', call: (t, c) => run(CreateKey, { appId: t.appId }, c), outcomes: asNonOperator },
   { op: 'revokeApiKey', call: (t, c) => run(RevokeKey, { id: t.apiKeyId }, c), outcomes: asNonOperator },
+  // Platform-wide, not a tenant's: no app credential lists or rotates the token signing keys.
+  { op: 'signingKeys', call: (_t, c) => run(SigningKeys, {}, c), outcomes: asNonOperator },
+  { op: 'rotateSigningKey', call: (_t, c) => run(RotateSigningKey, { input: { retirePrevious: 'NOW' } }, c), outcomes: asNonOperator },
 ];
 
 /** One [name, row] per operation x caller, so that a new operation needs one entry above. */
@@ -311,7 +319,7 @@ describe('tenant isolation', () => {
     const schema = buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8'));
     const roots = [schema.getQueryType(), schema.getMutationType()];
     const fields = roots.flatMap((type) => Object.values(type?.getFields() ?? {}));
-    const operatorOnly = ['tenants', 'tenant', 'apps', 'createTenant', 'updateTenant', 'createApp', 'createApiKey', 'revokeApiKey'];
+    const operatorOnly = ['tenants', 'tenant', 'apps', 'createTenant', 'updateTenant', 'createApp', 'createApiKey', 'revokeApiKey', 'signingKeys', 'rotateSigningKey'];
     const callable = fields.filter((f) => !operatorOnly.includes(f.name));
     expect(new Set(ops.map((o) => o.op))).toEqual(new Set(callable.map((f) => f.name)));
     expect(new Set(operatorOps.map((o) => o.op))).toEqual(new Set(operatorOnly));
