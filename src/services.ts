@@ -66,7 +66,7 @@ export function createServices(options: ServicesOptions) {
   const tracker = redis
     ? createRedisPresenceTracker({ redis, bus, ttlMs: presenceTtlMs, onError: onPresenceError })
     : createMemoryPresenceTracker({ bus, onError: onPresenceError });
-  const tenants = createTenantService({ tenants: stores.tenants, bus, onError: (err) => onError(err, 'announcing a suspended tenant') });
+  const tenants = createTenantService({ tenants: stores.tenants, bus, deployment: { maxMessageBytes }, onError: (err) => onError(err, 'announcing a suspended tenant') });
   const conversations = createConversationService({
     conversations: stores.conversations,
     users: stores.users,
@@ -96,7 +96,6 @@ export function createServices(options: ServicesOptions) {
       tenants,
       rateLimiter: createRateLimiter({ redis, name: 'messages-per-user' }),
       conversationRate: { limiter: createRateLimiter({ redis, name: 'messages-per-conversation' }), perSecond: conversationMessagesPerSecond },
-      maxMessageBytes,
       onError,
     }),
     presence: createPresenceService({ conversations: stores.conversations, users: stores.users, tracker }),

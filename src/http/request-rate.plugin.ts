@@ -9,22 +9,23 @@ import type { TenantService } from '../modules/tenant/tenant.service.ts';
 const POLICY = 'tenant';
 
 /**
- * The tenant's `requestsPerMinute` (the limiter's window is a minute), counted over every GraphQL request its apps and users
- * make over HTTP (across nodes with Redis). Every counted response carries the IETF
- * `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers-10); a
- * request over the budget is not executed: `RATE_LIMITED`, HTTP 429, `Retry-After`.
- * The operator is not limited; sockets have limits of their own.
+ * The tenant's `requestsPerMinute` (the limiter's window is a minute), counted over every query
+ * and mutation its apps and users run (across nodes with Redis): over HTTP, and over a socket
+ * too, so that the socket is no way around the budget. Every counted HTTP response carries the
+ * IETF `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers-10); an
+ * operation over the budget is not executed: `RATE_LIMITED` (HTTP 429, `Retry-After`). The
+ * operator is not limited; starting a subscription is bounded by the socket's own limits.
  */
 export function useRequestRate(deps: { limiter: RateLimiter; tenants: Pick<TenantService, 'limits'> }): Plugin {
   return {
     async onExecute({ args, setResultAndStopExecution }) {
       const ctx = args.contextValue as { viewer?: Viewer; reply?: FastifyReply };
-      if (!ctx.reply || !ctx.viewer || (ctx.viewer.kind !== 'app' && ctx.viewer.kind !== 'user')) return;
+      if (!ctx.viewer || (ctx.viewer.kind !== 'app' && ctx.viewer.kind !== 'user')) return;
       const { tenantId } = ctx.viewer.scope;
       const { requestsPerMinute } = await deps.tenants.limits(tenantId);
       const rate = await deps.limiter.take(tenantId, requestsPerMinute);
-      ctx.reply.header('RateLimit-Policy', `"${POLICY}";q=${rate.limit};w=${deps.limiter.windowSeconds}`);
-      ctx.reply.header('RateLimit', `"${POLICY}";r=${rate.remaining};t=${rate.resetSeconds}`);
+      ctx.reply?.header('RateLimit-Policy', `"${POLICY}";q=${rate.limit};w=${deps.limiter.windowSeconds}`);
+      ctx.reply?.header('RateLimit', `"${POLICY}";r=${rate.remaining};t=${rate.resetSeconds}`);
       if (!rate.allowed) {
         setResultAndStopExecution({ errors: [rateLimited(`At most ${rate.limit} requests per minute for this tenant`, rate.resetSeconds)] });
       }

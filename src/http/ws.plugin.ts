@@ -7,6 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../lib/errors.ts';
+import { createTokenBucket, type TokenBucket } from '../lib/token-bucket.ts';
 import { CloseCodes } from '../realtime/close-codes.ts';
 import { createConnectionRegistry } from '../realtime/connection-registry.ts';
 import { shapeErrors } from './error-masking.ts';
@@ -14,8 +15,11 @@ import { createOriginPolicy } from './origins.ts';
 import { persistedSource } from './persisted-operations.ts';
 import type { ParleyYoga } from './yoga.ts';
 
-/** `id` is for logs (a client may choose it); `presenceId` is unique, for presence. */
-type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer };
+/**
+ * `id` is for logs (a client may choose it); `presenceId` is unique, for presence; `budget`
+ * meters the client's messages (the tenant's once it is known).
+ */
+type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer; budget: MessageBudget };
 type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -23,6 +27,12 @@ const SOCKET = { keepHttp: false };
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
 /** How long a new socket waits for the bus to confirm its revocation topics (Redis away: no longer). */
 const BUS_READY_WAIT_MS = 2_000;
+/** Before connection_init is accepted, a client has nothing to say but that (and pings). */
+const UNAUTHENTICATED_MESSAGES_PER_SECOND = 5;
+/** A burst of this many seconds' worth: a client subscribing to many conversations at once. */
+const BURST_SECONDS = 2;
+type MessageBudget = { perSecond: number; bucket: TokenBucket };
+const budgetOf = (perSecond: number): MessageBudget => ({ perSecond, bucket: createTokenBucket(perSecond, perSecond * BURST_SECONDS) });
 
 /**
  * GraphQL subscriptions over WebSocket on the HTTP port, at /graphql, with the
@@ -97,8 +107,10 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       }
       if (viewer.kind === 'operator') {
         ctx.extra.viewer = viewer;
+        ctx.extra.budget = budgetOf(Number.MAX_SAFE_INTEGER);
         return true;
       }
+      ctx.extra.budget = budgetOf((await tenants.limits(viewer.scope.tenantId)).wsMessagesPerSecond);
       // From here on onClose takes the socket out of the registry (and presence).
       ctx.extra.viewer = viewer;
       const listening = registry.add(viewer, socket);
@@ -187,6 +199,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       socket.ping();
     }, keepAliveMs);
 
+    const extra: Extra = { socket, request, id, presenceId: randomUUID(), budget: budgetOf(UNAUTHENTICATED_MESSAGES_PER_SECOND) };
     const closed = server.opened(
       {
         protocol: socket.protocol,
@@ -203,13 +216,19 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
           socket.on('message', (message) => {
+            // Over the budget: the socket is closed (the client reconnects after a pause and
+            // resumes by afterSeq) rather than each message refused, which would still cost a reply.
+            if (!extra.budget.bucket.take()) {
+              if (socket.readyState === socket.OPEN) socket.close(CloseCodes.TooManyMessages, `At most ${extra.budget.perSecond} messages per second per socket`);
+              return;
+            }
             cb(String(message)).catch((err: unknown) => {
               log.error({ err }, 'socket message failed');
               socket.close(1011, 'Internal error');
             });
           }),
       },
-      { socket, request, id, presenceId: randomUUID() },
+      extra,
     );
     socket.once('close', (code, reason) => {
       clearInterval(heartbeat);

@@ -8,6 +8,8 @@ export const CloseCodes = {
   SlowConsumer: 4008,
   /** The user already has as many sockets open as the tenant's plan allows. */
   TooManySockets: 4029,
+  /** The client sent more messages than the tenant's wsMessagesPerSecond (same code: over a plan's rate; the reason says which). */
+  TooManyMessages: 4029,
   /** The server is shutting down or restarting: reconnect (to another node) and resume. */
   ServiceRestart: 1012,
 } as const;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PLAN_LIMITS } from '../../src/modules/tenant/plans.ts';
+import { PLAN_LIMITS, type Plan } from '../../src/modules/tenant/plans.ts';
 import { graphql } from '../generated/index.ts';
 import { errorCode, execute, ok } from '../helpers/client.ts';
 import { seedApp } from '../helpers/seed.ts';
@@ -10,7 +10,7 @@ const CreateTenant = graphql(`
   mutation OperatorCreateTenant($input: CreateTenantInput!) {
     createTenant(input: $input) {
       id name plan status createdAt
-      limits { requestsPerMinute messagesPerSecondPerUser maxApps maxUsersPerApp maxMembersPerConversation maxSocketsPerUser }
+      limits { requestsPerMinute messagesPerSecondPerUser maxApps maxUsersPerApp maxMembersPerConversation maxSocketsPerUser maxMessageBytes maxAttachmentsPerMessage wsMessagesPerSecond }
     }
   }
 `);
@@ -18,7 +18,7 @@ const UpdateTenant = graphql(`
   mutation OperatorUpdateTenant($id: ID!, $input: UpdateTenantInput!) {
     updateTenant(id: $id, input: $input) {
       id plan status
-      limits { requestsPerMinute messagesPerSecondPerUser maxApps maxUsersPerApp maxMembersPerConversation maxSocketsPerUser }
+      limits { requestsPerMinute messagesPerSecondPerUser maxApps maxUsersPerApp maxMembersPerConversation maxSocketsPerUser maxMessageBytes maxAttachmentsPerMessage wsMessagesPerSecond }
     }
   }
 `);
@@ -67,6 +67,8 @@ const AppUsers = graphql(`
 `);
 
 let server: TestServer;
+/** A plan's limits as a tenant sees them: the message size is the deployment's MAX_MESSAGE_BYTES. */
+const planDefaults = (plan: Plan) => ({ ...PLAN_LIMITS[plan], maxMessageBytes: server.deps.config.maxMessageBytes });
 let admin: { token: string };
 
 beforeAll(async () => {
@@ -90,10 +92,10 @@ describe('tenants', () => {
   it('createTenant defaults to FREE, ACTIVE, with the FREE plan limits', async () => {
     const name = `op-${unique()}`;
     const tenant = (await ok(server.graphqlUrl, CreateTenant, { input: { name } }, admin)).createTenant;
-    expect(tenant).toMatchObject({ name, plan: 'FREE', status: 'ACTIVE', limits: PLAN_LIMITS.FREE });
+    expect(tenant).toMatchObject({ name, plan: 'FREE', status: 'ACTIVE', limits: planDefaults('FREE') });
     expect(tenant.limits.maxApps).toBe(2);
     const pro = await createTenant('PRO');
-    expect(pro).toMatchObject({ plan: 'PRO', limits: PLAN_LIMITS.PRO });
+    expect(pro).toMatchObject({ plan: 'PRO', limits: planDefaults('PRO') });
     const read = (await ok(server.graphqlUrl, Tenant, { id: tenant.id }, admin)).tenant;
     expect(read).toMatchObject({ id: tenant.id, name, plan: 'FREE', status: 'ACTIVE' });
   });
@@ -143,20 +145,20 @@ describe('updateTenant', () => {
   it('a plan change brings its defaults; an override holds until set back to null', async () => {
     const { id } = await createTenant();
     const pro = (await ok(server.graphqlUrl, UpdateTenant, { id, input: { plan: 'PRO' } }, admin)).updateTenant;
-    expect(pro).toMatchObject({ plan: 'PRO', status: 'ACTIVE', limits: PLAN_LIMITS.PRO });
+    expect(pro).toMatchObject({ plan: 'PRO', status: 'ACTIVE', limits: planDefaults('PRO') });
 
     const overridden = (await ok(server.graphqlUrl, UpdateTenant, { id, input: { limits: { maxApps: 7 } } }, admin)).updateTenant;
-    expect(overridden.limits).toEqual({ ...PLAN_LIMITS.PRO, maxApps: 7 });
+    expect(overridden.limits).toEqual({ ...planDefaults('PRO'), maxApps: 7 });
 
     // A limits input that omits maxApps leaves its override in place.
     const other = (await ok(server.graphqlUrl, UpdateTenant, { id, input: { limits: { requestsPerMinute: 123 } } }, admin)).updateTenant;
-    expect(other.limits).toEqual({ ...PLAN_LIMITS.PRO, maxApps: 7, requestsPerMinute: 123 });
+    expect(other.limits).toEqual({ ...planDefaults('PRO'), maxApps: 7, requestsPerMinute: 123 });
     // So does an update without limits at all, even a plan change.
     const enterprise = (await ok(server.graphqlUrl, UpdateTenant, { id, input: { plan: 'ENTERPRISE' } }, admin)).updateTenant;
-    expect(enterprise.limits).toEqual({ ...PLAN_LIMITS.ENTERPRISE, maxApps: 7, requestsPerMinute: 123 });
+    expect(enterprise.limits).toEqual({ ...planDefaults('ENTERPRISE'), maxApps: 7, requestsPerMinute: 123 });
 
     const reset = (await ok(server.graphqlUrl, UpdateTenant, { id, input: { limits: { maxApps: null } } }, admin)).updateTenant;
-    expect(reset.limits).toEqual({ ...PLAN_LIMITS.ENTERPRISE, requestsPerMinute: 123 });
+    expect(reset.limits).toEqual({ ...planDefaults('ENTERPRISE'), requestsPerMinute: 123 });
     expect((await storedTenant(id)).limits).toEqual({ requestsPerMinute: 123 });
   });
 

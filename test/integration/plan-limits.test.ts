@@ -329,3 +329,69 @@ describe('message size and attachments per message', () => {
     expect(await messageCount()).toBe(count);
   });
 });
+
+describe("a tenant's own maxMessageBytes and maxAttachmentsPerMessage", () => {
+  const Limits = graphql(`
+    mutation PlanContentLimits($id: ID!, $limits: TenantLimitsInput!) {
+      updateTenant(id: $id, input: { limits: $limits }) { limits { maxMessageBytes maxAttachmentsPerMessage } }
+    }
+  `);
+  const Edit = graphql(`mutation PlanEdit($id: ID!, $body: String!) { editMessage(id: $id, body: $body) { id body } }`);
+  const attachments = (n: number) => Array.from({ length: n }, (_, i) => ({ url: `https://files.example.com/${i}` }));
+  const codes = (res: GqlResponse<unknown>) => res.errors?.map((e) => e.extensions.code);
+
+  it('FREE allows 5 attachments; an override raises it up to the API cap; a lower limit spares the attachments of messages already sent', async () => {
+    const app = await seedApp(server, { plan: 'FREE' });
+    const alice = await seedUser(server, app);
+    const conversationId = await seedGroup(server, alice, [await seedUser(server, app)]);
+    const send = (n: number) => execute(server.graphqlUrl, Send, { input: { conversationId, body: `n=${n}`, attachments: attachments(n) } }, as(alice));
+
+    expect((await send(5)).data?.sendMessage?.attachments).toHaveLength(5);
+    const six = await send(6);
+    expect(codes(six)).toEqual(['BAD_USER_INPUT']);
+    expect(six.errors![0]!.extensions.issues).toEqual([{ path: 'input.attachments', message: 'At most 5 attachments' }]);
+
+    const { updateTenant } = await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxAttachmentsPerMessage: 30 } }, admin);
+    expect(updateTenant.limits.maxAttachmentsPerMessage).toBe(30);
+    const thirty = await send(30);
+    expect(thirty.data?.sendMessage?.attachments).toHaveLength(30);
+    expect(codes(await send(31))).toEqual(['BAD_USER_INPUT']);
+    // The API's own cap stands whatever the tenant's limit.
+    await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxAttachmentsPerMessage: 1000 } }, admin);
+    expect(codes(await send(101))).toEqual(['BAD_USER_INPUT']);
+
+    await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxAttachmentsPerMessage: 1 } }, admin);
+    const edited = await ok(server.graphqlUrl, Edit, { id: thirty.data!.sendMessage.id, body: 'still thirty' }, as(alice));
+    expect(edited.editMessage.body).toBe('still thirty');
+    expect(codes(await send(2))).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('maxMessageBytes lowers the size for one tenant (send and edit), and is never above MAX_MESSAGE_BYTES', async () => {
+    const app = await seedApp(server);
+    const alice = await seedUser(server, app);
+    const conversationId = await seedGroup(server, alice, [await seedUser(server, app)]);
+    const other = await seedApp(server);
+    const bob = await seedUser(server, other);
+    const bobsConversation = await seedGroup(server, bob, [await seedUser(server, other)]);
+    const send = (user: SeededUser, cid: string, body: string) => execute(server.graphqlUrl, Send, { input: { conversationId: cid, body } }, as(user));
+
+    const { updateTenant } = await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxMessageBytes: 100 } }, admin);
+    expect(updateTenant.limits.maxMessageBytes).toBe(100);
+    const sent = await send(alice, conversationId, 'a'.repeat(100));
+    expect(sent.data?.sendMessage?.seq).toBeGreaterThan(0);
+    const count = await db().message.count({ where: { conversationId } });
+    expect(codes(await send(alice, conversationId, 'a'.repeat(101)))).toEqual(['PAYLOAD_TOO_LARGE']);
+    expect(codes(await execute(server.graphqlUrl, Edit, { id: sent.data!.sendMessage.id, body: 'b'.repeat(101) }, as(alice)))).toEqual(['PAYLOAD_TOO_LARGE']);
+    expect(await db().message.count({ where: { conversationId } })).toBe(count);
+    // Another tenant keeps the deployment's size.
+    expect((await send(bob, bobsConversation, 'a'.repeat(101))).data?.sendMessage?.seq).toBeGreaterThan(0);
+
+    const max = server.deps.config.maxMessageBytes;
+    const raised = await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxMessageBytes: max * 4 } }, admin);
+    expect(raised.updateTenant.limits.maxMessageBytes).toBe(max);
+    expect(codes(await send(alice, conversationId, 'a'.repeat(max + 1)))).toEqual(['PAYLOAD_TOO_LARGE']);
+    const reset = await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxMessageBytes: null } }, admin);
+    expect(reset.updateTenant.limits.maxMessageBytes).toBe(max);
+    expect((await send(alice, conversationId, 'a'.repeat(max))).data?.sendMessage?.seq).toBeGreaterThan(0);
+  });
+});

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/index.ts';
-import { execute, ok } from '../helpers/client.ts';
+import { execute, ok, type GqlError } from '../helpers/client.ts';
 import { seedApp, seedUsers, type SeededUser } from '../helpers/seed.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { disposeAllWs, eventually, rawConnect } from '../helpers/ws.ts';
 
 const Me = graphql(`
   query ReqRateMe($asUserId: ID) {
@@ -58,5 +59,30 @@ describe('requestsPerMinute per tenant', () => {
     expect((await execute(server.graphqlUrl, Me, {}, { token: stranger.token })).status).toBe(200);
     const operator = await execute(server.graphqlUrl, Apps, { tenantId: app.tenantId }, admin);
     expect([operator.status, operator.headers.get('ratelimit')]).toEqual([200, null]);
+  });
+});
+
+describe('requestsPerMinute over a socket', () => {
+  it('queries and mutations sent over a WebSocket count against the same budget: the socket is no way around it', async () => {
+    const app = await seedApp(server, { planRate: true });
+    const [user] = (await seedUsers(server, app, 1)) as [SeededUser];
+    await ok(server.graphqlUrl, Limits, { id: app.tenantId, input: { limits: { requestsPerMinute: 3 } } }, { token: server.adminToken });
+    expect((await execute(server.graphqlUrl, Me, {}, { token: user.token })).status).toBe(200);
+
+    const raw = await rawConnect(server, { apiKey: app.apiKey });
+    const answers = async (id: string) => {
+      raw.subscribe(id, Me, { asUserId: user.id });
+      await eventually(() => expect(raw.messages.some((m) => m.id === id && m.type === 'complete')).toBe(true));
+      return raw.messages.filter((m) => m.id === id && m.type === 'next').map((m) => m.payload as { data?: unknown; errors?: GqlError[] });
+    };
+    expect((await answers('one'))[0]?.data).toEqual({ me: { id: user.id } });
+    expect((await answers('two'))[0]?.data).toEqual({ me: { id: user.id } });
+    const [refused] = await answers('three');
+    expect(refused?.data ?? null).toBeNull();
+    expect(refused?.errors?.map((e) => e.extensions.code)).toEqual(['RATE_LIMITED']);
+    expect(refused?.errors?.[0]?.extensions.retryAfterSeconds).toBeGreaterThan(0);
+    // And HTTP sees the budget the socket spent.
+    expect((await execute(server.graphqlUrl, Me, {}, { token: user.token })).status).toBe(429);
+    await disposeAllWs();
   });
 });

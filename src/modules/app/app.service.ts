@@ -3,7 +3,7 @@ import type { Bus } from '../../events/bus.ts';
 import { topics } from '../../events/event-map.ts';
 import { notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
-import { effectiveLimits } from '../tenant/plans.ts';
+import { planLimit } from '../tenant/plans.ts';
 import type { TenantStore } from '../tenant/tenant.store.ts';
 import type { ApiKeyStore } from './api-key.store.ts';
 import type { AppStore } from './app.store.ts';
@@ -22,7 +22,7 @@ export function createAppService(deps: {
     /** Refused past the tenant's maxApps, read fresh under the tenant's row lock. */
     async create(input: { tenantId: string; name: string; allowedOrigins: string[] }) {
       const app = await apps.insertCounted({ id: newId.app(), ...input }, (tenant, appCount) => {
-        const { maxApps } = effectiveLimits(tenant.plan, tenant.limits);
+        const maxApps = planLimit(tenant.plan, tenant.limits, 'maxApps');
         if (appCount >= maxApps) throw overLimit('maxApps', maxApps);
       });
       if (!app) throw notFound('Tenant');

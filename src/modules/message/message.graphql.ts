@@ -55,8 +55,12 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
   fields: (t) => ({
     conversationId: t.id({ required: true, validate: idSchema }),
     // Only the text check here: the service checks the size, as PAYLOAD_TOO_LARGE.
-    body: t.string({ required: true, description: `Up to MAX_MESSAGE_BYTES bytes (UTF-8).`, validate: safeText }),
-    attachments: t.field({ type: [AttachmentInput], validate: z.array(z.unknown()).max(10, 'At most 10 attachments').nullish() }),
+    body: t.string({ required: true, description: "Up to the tenant's maxMessageBytes bytes (UTF-8; MAX_MESSAGE_BYTES at most).", validate: safeText }),
+    attachments: t.field({
+      type: [AttachmentInput],
+      description: "Up to the tenant's maxAttachmentsPerMessage (checked by the service), and never more than 100.",
+      validate: z.array(z.unknown()).max(100, 'At most 100 attachments').nullish(),
+    }),
     metadata: t.field({ type: 'JSONObject', validate: metadataSchema }),
     idempotencyKey: t.string({
       description: 'Sending again with the same key (same user and conversation, within 24 h) returns the original message.',

@@ -32,14 +32,22 @@ export function createMessageService(deps: {
   rateLimiter: RateLimiter;
   /** All senders of one conversation together: a hot conversation cannot monopolise its row lock. */
   conversationRate: { limiter: RateLimiter; perSecond: number };
-  maxMessageBytes: number;
   onError: (err: unknown, what: string) => void;
 }) {
-  const { messages, conversations, conversationService, transact, publisher, relay, tenants, rateLimiter, conversationRate, maxMessageBytes, onError } = deps;
+  const { messages, conversations, conversationService, transact, publisher, relay, tenants, rateLimiter, conversationRate, onError } = deps;
 
-  function checkBody(body: string, attachments: readonly Attachment[]) {
+  /**
+   * A body within the tenant's maxMessageBytes (never above MAX_MESSAGE_BYTES) and, for a new
+   * message, attachments within its maxAttachmentsPerMessage. An edit keeps the attachments it
+   * was sent with, even if the limit has been lowered since.
+   */
+  async function checkContent(actor: Actor, body: string, attachments: readonly Attachment[], { newAttachments }: { newAttachments: boolean }) {
+    const { maxMessageBytes, maxAttachmentsPerMessage } = await tenants.limits(actor.scope.tenantId);
     if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
       throw payloadTooLarge(`Message body is over ${maxMessageBytes} bytes`);
+    }
+    if (newAttachments && attachments.length > maxAttachmentsPerMessage) {
+      throw badInput([{ path: 'input.attachments', message: `At most ${maxAttachmentsPerMessage} attachments` }]);
     }
     if (body.trim() === '' && attachments.length === 0) {
       throw badInput([{ path: 'body', message: 'A message needs a body or an attachment' }]);
@@ -94,7 +102,7 @@ export function createMessageService(deps: {
      */
     async send(actor: Actor, input: SendMessageInput): Promise<MessageRow> {
       const attachments = input.attachments ?? [];
-      checkBody(input.body, attachments);
+      await checkContent(actor, input.body, attachments, { newAttachments: true });
       const { conversationId, idempotencyKey: key } = input;
       await conversationService.access(actor, conversationId);
       // A retry of a send that was made returns it without counting against the rate.
@@ -133,7 +141,7 @@ export function createMessageService(deps: {
       const { message } = await visibleMessage(actor, id);
       if (message.senderId !== actor.userId) throw forbidden('Only the sender can edit a message');
       if (message.status === 'DELETED') throw conflict('A deleted message cannot be edited');
-      checkBody(body, message.attachments as Attachment[]);
+      await checkContent(actor, body, message.attachments as Attachment[], { newAttachments: false });
       return changeMessage(actor, message, EventType.messageUpdated, canWrite, {
         body,
         status: 'EDITED',

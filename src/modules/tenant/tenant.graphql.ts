@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { builder } from '../../schema/builder.ts';
 import { keysetConnection, timeCursor } from '../../schema/pagination.ts';
 import { idSchema, nameSchema, pageArgsSchema } from '../../schema/validators.ts';
-import { effectiveLimits, LIMIT_NAMES } from './plans.ts';
+import { LIMIT_NAMES, type TenantLimits } from './plans.ts';
 import type { TenantRow } from './tenant.store.ts';
 
 export const PlanEnum = builder.enumType('Plan', { values: ['FREE', 'PRO', 'ENTERPRISE'] as const });
 export const TenantStatusEnum = builder.enumType('TenantStatus', { values: ['ACTIVE', 'SUSPENDED'] as const });
 
-const TenantLimitsRef = builder.objectRef<ReturnType<typeof effectiveLimits>>('TenantLimits').implement({
+const TenantLimitsRef = builder.objectRef<TenantLimits>('TenantLimits').implement({
   description: "The tenant's effective limits: its plan's defaults unless overridden.",
   fields: (t) => Object.fromEntries(LIMIT_NAMES.map((name) => [name, t.exposeInt(name)])) as never,
 });
@@ -19,7 +19,7 @@ export const TenantRef = builder.objectRef<TenantRow>('Tenant').implement({
     name: t.exposeString('name'),
     plan: t.expose('plan', { type: PlanEnum }),
     status: t.expose('status', { type: TenantStatusEnum }),
-    limits: t.field({ type: TenantLimitsRef, resolve: (tenant) => effectiveLimits(tenant.plan, tenant.limits) }),
+    limits: t.field({ type: TenantLimitsRef, resolve: (tenant, _args, { services }) => services.tenants.effective(tenant) }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });

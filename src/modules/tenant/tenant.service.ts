@@ -3,7 +3,7 @@ import { topics } from '../../events/event-map.ts';
 import { notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
-import { effectiveLimits, mergeOverrides, type LimitName, type Plan, type TenantLimits } from './plans.ts';
+import { effectiveLimits, mergeOverrides, type DeploymentLimits, type LimitName, type Plan, type TenantLimits } from './plans.ts';
 import type { TenantStore } from './tenant.store.ts';
 
 export type UpdateTenantInput = {
@@ -18,9 +18,11 @@ const LIMITS_CACHE_MS = 5_000;
 export function createTenantService({
   tenants,
   bus,
+  deployment,
   onError,
 }: {
   tenants: TenantStore;
+  deployment: DeploymentLimits;
   /** Announces a suspension, so that every node closes the tenant's sockets. */
   bus: Pick<Bus, 'publish'>;
   onError: (err: unknown) => void;
@@ -33,13 +35,16 @@ export function createTenantService({
       return (await tenants.byId(id)) ?? Promise.reject(notFound('Tenant'));
     },
 
+    /** A tenant row's effective limits (its plan's, its own overrides, the deployment's caps). */
+    effective: (tenant: { plan: Plan; limits: unknown }) => effectiveLimits(tenant.plan, tenant.limits, deployment),
+
     /** The tenant's effective limits, read at most every few seconds (checked on hot paths). */
     async limits(id: string): Promise<TenantLimits> {
       const cached = cachedLimits.get(id);
       if (cached && cached.until > Date.now()) return cached.limits;
       const tenant = (await tenants.byId(id)) ?? Promise.reject(notFound('Tenant'));
       const { plan, limits: overrides } = await tenant;
-      const limits = effectiveLimits(plan, overrides);
+      const limits = effectiveLimits(plan, overrides, deployment);
       if (cachedLimits.size > 10_000) cachedLimits.clear(); // a bound, not an LRU: refills cheaply
       cachedLimits.set(id, { limits, until: Date.now() + LIMITS_CACHE_MS });
       return limits;

@@ -4,7 +4,7 @@ import { topics } from '../../events/event-map.ts';
 import { notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { AppScope, PageArgs } from '../../lib/scope.ts';
-import { effectiveLimits } from '../tenant/plans.ts';
+import { planLimit } from '../tenant/plans.ts';
 import type { SessionStore } from './session.store.ts';
 import type { UserStore } from './user.store.ts';
 
@@ -25,7 +25,7 @@ export function createUserService(deps: { users: UserStore; sessions: SessionSto
     /** A new user is refused past the tenant's maxUsersPerApp, read fresh when it is created; an existing one never is. */
     upsert: (scope: AppScope, input: { externalId: string; displayName?: string | null; metadata?: object | null }) =>
       users.upsert(scope, newId.user(), { ...input, metadata: input.metadata ?? undefined }, (tenant, userCount) => {
-        const { maxUsersPerApp } = effectiveLimits(tenant.plan, tenant.limits);
+        const maxUsersPerApp = planLimit(tenant.plan, tenant.limits, 'maxUsersPerApp');
         if (userCount >= maxUsersPerApp) throw overLimit('maxUsersPerApp', maxUsersPerApp);
       }),
 
