@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { trustFunction } from './lib/client-address.ts';
 import type { Deps } from './deps.ts';
 import { graphqlPlugin } from './http/graphql.plugin.ts';
 import { healthPlugin } from './http/health.plugin.ts';
@@ -19,6 +20,8 @@ export async function buildApp(deps: Deps, { api = true }: { api?: boolean } = {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: deps.config.maxBodyBytes,
+    // req.ip: the client's address behind the proxies TRUST_PROXY names (auth failures per address).
+    trustProxy: trustFunction(deps.config.trustProxy),
     // An incoming x-request-id (from a proxy or the client) is kept, so logs line up.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

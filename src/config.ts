@@ -34,6 +34,11 @@ const envSchema = z.object({
   WS_MAX_PENDING_EVENTS: z.coerce.number().int().min(10).default(1000),
   GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).optional(),
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|\d{1,2}|[\w.:/]+(\s*,\s*[\w.:/]+)*)$/, 'true, false, a number of hops, or addresses/CIDRs separated by commas')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
   PERSISTED_OPERATIONS_FILE: z.string().min(1).optional(),
@@ -63,6 +68,10 @@ export type Config = Readonly<{
   /** Schema introspection and the GraphiQL page: on by default, off by default in production. */
   introspection: boolean;
   graphiql: boolean;
+  /** Failed authentications per client address per minute before fresh secret checks are refused. */
+  authFailuresPerMinute: number;
+  /** Which proxies' X-Forwarded-For to believe for the client's address (Fastify's trustProxy). */
+  trustProxy: TrustProxy;
   typingTtlMs: number;
   /** Messages one conversation takes per second, from all its senders together. */
   conversationMessagesPerSecond: number;
@@ -74,6 +83,15 @@ export type Config = Readonly<{
   persistedOperations: PersistedOperations | null;
   ws: Readonly<{ keepAliveMs: number; maxSubscriptionsPerSocket: number; maxBufferedBytes: number; maxPendingEvents: number }>;
 }>;
+
+/** false: the socket's peer is the client; true: every proxy; a number: that many hops; or addresses/CIDRs. */
+export type TrustProxy = boolean | number | string[];
+function parseTrustProxy(value: string | undefined): TrustProxy {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((part) => part.trim());
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -124,6 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production: e.NODE_ENV === 'production',
     introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
+    authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
     typingTtlMs: e.TYPING_TTL_MS,
     conversationMessagesPerSecond: e.CONVERSATION_MESSAGES_PER_SECOND,
     presenceTtlMs: e.PRESENCE_TTL_MS,

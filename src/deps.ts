@@ -59,6 +59,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       tokens,
       apiKeys: services.stores.apiKeys,
       sessions: services.stores.sessions,
+      authFailures: { limiter: services.authFailures, perMinute: config.authFailuresPerMinute },
     });
     const close = async () => {
       services.typing.stop();

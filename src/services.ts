@@ -81,6 +81,8 @@ export function createServices(options: ServicesOptions) {
     tracker,
     tenants,
     signingKeys: createSigningKeyService({ keyring, bus, onError: (err) => onError(err, 'announcing a signing key rotation') }),
+    /** Failed authentications per client address per minute (auth/credentials.ts). */
+    authFailures: createRateLimiter({ redis, name: 'auth-failures-per-address', windowSeconds: 60 }),
     /** Requests per minute per tenant, over HTTP (http/request-rate.plugin.ts). */
     requestRate: createRateLimiter({ redis, name: 'requests-per-tenant', windowSeconds: 60 }),
     apps: createAppService({ ...stores, bus, onError: (err) => onError(err, 'announcing a revoked API key') }),

@@ -1,5 +1,6 @@
 import { decodeProtectedHeader } from 'jose';
-import { refused, unauthenticated } from '../lib/errors.ts';
+import { AppError, rateLimited, refused, unauthenticated } from '../lib/errors.ts';
+import type { RateLimiter } from '../lib/rate-limiter.ts';
 import type { ApiKeyStore } from '../modules/app/api-key.store.ts';
 import type { SessionStore } from '../modules/user/session.store.ts';
 import { constantTimeEqual, verifySecret, VerifiedSecretCache } from './secrets.ts';
@@ -7,6 +8,8 @@ import { APP_TOKEN_TYP, type TokenService } from './tokens.ts';
 import type { Viewer } from './viewer.ts';
 
 export type CredentialHeaders = { authorization?: string | undefined; apiKey?: string | undefined };
+/** Where a credential came from: the client's address, when the caller knows it. */
+export type CredentialOrigin = { clientAddress?: string | undefined };
 
 const API_KEY = /^(pk_[A-Za-z0-9_-]{1,64})\.(sk_[A-Za-z0-9_-]{1,128})$/;
 
@@ -14,22 +17,40 @@ const API_KEY = /^(pk_[A-Za-z0-9_-]{1,64})\.(sk_[A-Za-z0-9_-]{1,128})$/;
  * Turns the credential of a request into a Viewer. No credential is an anonymous viewer (the
  * schema's scopes then refuse what needs one); a credential that is present but wrong is an
  * UNAUTHENTICATED error for the whole request (HTTP 401), never a silent downgrade.
+ *
+ * Failed authentications are counted per client address (`authFailures`, across nodes with
+ * Redis). An address past its budget may still use a secret already verified (the cache), but
+ * anything that would need a fresh scrypt check is refused (RATE_LIMITED) until its minute is
+ * over: guessing secrets, or burning our CPU with them, stops there, while clients behind the
+ * same address that already authenticated carry on. Tokens are cheap to check and never refused.
  */
 export function createCredentialResolver(deps: {
   adminToken: string;
   tokens: TokenService;
   apiKeys: ApiKeyStore;
   sessions: SessionStore;
+  authFailures: { limiter: RateLimiter; perMinute: number };
 }) {
   const verified = new VerifiedSecretCache();
+  const { limiter, perMinute } = deps.authFailures;
 
-  async function fromApiKey(value: string): Promise<Viewer> {
+  async function refuseIfOverBudget(clientAddress: string | undefined) {
+    if (!clientAddress) return;
+    // The counters failing (Redis away) must not lock everyone out: then there is no refusal.
+    const standing = await limiter.peek(clientAddress, perMinute).catch(() => null);
+    if (standing && !standing.allowed) {
+      throw rateLimited(`Too many failed authentications from this address: at most ${perMinute} a minute`, standing.resetSeconds);
+    }
+  }
+
+  async function fromApiKey(value: string, clientAddress: string | undefined): Promise<Viewer> {
     const match = API_KEY.exec(value.trim());
     if (!match) throw unauthenticated('Malformed API key');
     const [, id, secret] = match as unknown as [string, string, string];
     const key = await deps.apiKeys.forAuthentication(id);
     if (!key || key.revokedAt) throw unauthenticated('Invalid API key');
     if (!verified.matches(id, secret)) {
+      await refuseIfOverBudget(clientAddress);
       if (!(await verifySecret(secret, key.secretHash))) throw unauthenticated('Invalid API key');
       verified.remember(id, secret);
     }
@@ -78,15 +99,26 @@ export function createCredentialResolver(deps: {
     };
   }
 
-  return async function resolveViewer({ authorization, apiKey }: CredentialHeaders): Promise<Viewer> {
+  async function resolve({ authorization, apiKey }: CredentialHeaders, clientAddress: string | undefined): Promise<Viewer> {
     if (authorization !== undefined && apiKey !== undefined) {
       throw unauthenticated('Send either Authorization or X-API-Key, not both');
     }
-    if (apiKey !== undefined) return fromApiKey(apiKey);
+    if (apiKey !== undefined) return fromApiKey(apiKey, clientAddress);
     if (authorization === undefined) return { kind: 'anonymous' };
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!bearer) throw unauthenticated('Authorization must be "Bearer <token>"');
     return fromBearer(bearer[1]!);
+  }
+
+  return async function resolveViewer(credential: CredentialHeaders, { clientAddress }: CredentialOrigin = {}): Promise<Viewer> {
+    try {
+      return await resolve(credential, clientAddress);
+    } catch (err) {
+      if (clientAddress && err instanceof AppError && err.code === 'UNAUTHENTICATED') {
+        await limiter.take(clientAddress, perMinute).catch(() => {});
+      }
+      throw err;
+    }
   };
 }
 export type ResolveViewer = ReturnType<typeof createCredentialResolver>;

@@ -67,9 +67,13 @@ export async function oauthPlugin(app: FastifyInstance, { deps }: { deps: Deps }
     // Neither part contains a '.', so joining them cannot make another key.
     let viewer;
     try {
-      viewer = await deps.resolveViewer({ apiKey: `${id}.${secret}` });
+      viewer = await deps.resolveViewer({ apiKey: `${id}.${secret}` }, { clientAddress: req.ip });
     } catch (err) {
       if (err instanceof AppError && err.code === 'UNAUTHENTICATED') throw invalidClient();
+      if (err instanceof AppError && err.code === 'RATE_LIMITED') {
+        reply.header('retry-after', String(err.extensions.retryAfterSeconds));
+        throw new OAuthError(429, 'temporarily_unavailable', err.message);
+      }
       if (err instanceof AppError && err.code === 'FORBIDDEN') throw new OAuthError(403, 'access_denied', 'This tenant is suspended');
       throw err;
     }

@@ -6,6 +6,7 @@ import { handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Deps } from '../deps.ts';
+import { clientAddressOf } from '../lib/client-address.ts';
 import { AppError } from '../lib/errors.ts';
 import { createTokenBucket, type TokenBucket } from '../lib/token-bucket.ts';
 import { CloseCodes } from '../realtime/close-codes.ts';
@@ -53,6 +54,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
   const { tracker, tenants } = deps.services;
   const registry = createConnectionRegistry({ bus: deps.bus });
   const origins = createOriginPolicy({ apps: deps.services.stores.apps });
+  const clientAddress = clientAddressOf(deps.config.trustProxy);
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxBodyBytes, handleProtocols });
 
   app.server.on('upgrade', (req, socket, head) => {
@@ -74,13 +76,14 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
           app.log.error({ err, socketId: ctx.extra.id }, 'connection_init failed');
           socket.close(1011, 'Internal error');
         } else {
-          socket.close(err.code === 'FORBIDDEN' ? CloseCodes.Forbidden : CloseCodes.Unauthorized, err.message);
+          const code = err.code === 'FORBIDDEN' ? CloseCodes.Forbidden : err.code === 'RATE_LIMITED' ? CloseCodes.TooManyAuthFailures : CloseCodes.Unauthorized;
+          socket.close(code, err.message);
         }
         return false;
       };
       let viewer: Viewer;
       try {
-        viewer = await deps.resolveViewer(credential);
+        viewer = await deps.resolveViewer(credential, { clientAddress: clientAddress(request) });
         if (viewer.kind === 'anonymous') {
           socket.close(CloseCodes.Unauthorized, 'connection_init must carry { authorization: "Bearer <token>" } or { apiKey }');
           return false;

@@ -37,7 +37,10 @@ export function createParleyYoga(deps: Deps) {
   const origins = createOriginPolicy({ apps: deps.services.stores.apps });
   const refusedOrigin = new WeakSet<FastifyRequest>();
   async function httpViewer(req: FastifyRequest) {
-    const viewer = await deps.resolveViewer({ authorization: header(req.headers.authorization), apiKey: header(req.headers['x-api-key']) });
+    const viewer = await deps.resolveViewer(
+      { authorization: header(req.headers.authorization), apiKey: header(req.headers['x-api-key']) },
+      { clientAddress: req.ip },
+    );
     if (!(await origins.permits(viewer, header(req.headers.origin), req.headers.host))) {
       refusedOrigin.add(req);
       throw refused('FORBIDDEN', "This origin is not in the app's allowedOrigins");

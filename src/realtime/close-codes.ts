@@ -10,6 +10,8 @@ export const CloseCodes = {
   TooManySockets: 4029,
   /** The client sent more messages than the tenant's wsMessagesPerSecond (same code: over a plan's rate; the reason says which). */
   TooManyMessages: 4029,
+  /** Too many failed authentications from the client's address: retry after a minute. */
+  TooManyAuthFailures: 4029,
   /** The server is shutting down or restarting: reconnect (to another node) and resume. */
   ServiceRestart: 1012,
 } as const;

@@ -36,6 +36,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent',
     // Tests burst far above a real conversation's rate; the rate tests set their own.
     CONVERSATION_MESSAGES_PER_SECOND: '1000000',
+    // Every test client is 127.0.0.1, and the attack tests fail on purpose; auth-failures.test.ts sets its own.
+    AUTH_FAILURES_PER_MINUTE: '1000000',
     ...storeEnv(),
     ...env,
   };
