@@ -1,5 +1,5 @@
 import { decodeProtectedHeader } from 'jose';
-import { AppError, rateLimited, refused, unauthenticated } from '../lib/errors.ts';
+import { rateLimited, refused, unauthenticated } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
 import type { ApiKeyStore } from '../modules/app/api-key.store.ts';
 import type { SessionStore } from '../modules/user/session.store.ts';
@@ -34,25 +34,33 @@ export function createCredentialResolver(deps: {
   const verified = new VerifiedSecretCache();
   const { limiter, perMinute } = deps.authFailures;
 
-  async function refuseIfOverBudget(clientAddress: string | undefined) {
+  /**
+   * Takes a point of the address's budget before a secret is checked, so that concurrent
+   * guesses cannot all slip in before the first failure is counted; a success gives it back.
+   * The counters failing (Redis away) must not lock everyone out: then nothing is refused.
+   */
+  async function reserve(clientAddress: string | undefined) {
     if (!clientAddress) return;
-    // The counters failing (Redis away) must not lock everyone out: then there is no refusal.
-    const standing = await limiter.peek(clientAddress, perMinute).catch(() => null);
+    const standing = await limiter.take(addressKey(clientAddress), perMinute).catch(() => null);
     if (standing && !standing.allowed) {
       throw rateLimited(`Too many failed authentications from this address: at most ${perMinute} a minute`, standing.resetSeconds);
     }
   }
+  const release = async (clientAddress: string | undefined) => {
+    if (clientAddress) await limiter.refund(addressKey(clientAddress), perMinute).catch(() => {});
+  };
 
   async function fromApiKey(value: string, clientAddress: string | undefined): Promise<Viewer> {
     const match = API_KEY.exec(value.trim());
-    if (!match) throw unauthenticated('Malformed API key');
-    const [, id, secret] = match as unknown as [string, string, string];
-    const key = await deps.apiKeys.forAuthentication(id);
-    if (!key || key.revokedAt) throw unauthenticated('Invalid API key');
-    if (!verified.matches(id, secret)) {
-      await refuseIfOverBudget(clientAddress);
-      if (!(await verifySecret(secret, key.secretHash))) throw unauthenticated('Invalid API key');
+    const [, id, secret] = (match ?? []) as unknown as [string, string, string];
+    const key = match ? await deps.apiKeys.forAuthentication(id) : null;
+    if (!key || key.revokedAt || !verified.matches(id, secret)) {
+      // Every other outcome is a secret check (or a failure) and costs a point until it succeeds.
+      await reserve(clientAddress);
+      if (!match) throw unauthenticated('Malformed API key');
+      if (!key || key.revokedAt || !(await verifySecret(secret, key.secretHash))) throw unauthenticated('Invalid API key');
       verified.remember(id, secret);
+      await release(clientAddress);
     }
     if (key.app.tenant.status !== 'ACTIVE') throw suspended();
     return { kind: 'app', apiKeyId: id, scope: { tenantId: key.app.tenantId, appId: key.app.id } };
@@ -73,8 +81,15 @@ export function createCredentialResolver(deps: {
     return { kind: 'app', apiKeyId: key.id, scope: { tenantId: key.app.tenantId, appId: key.app.id } };
   }
 
-  async function fromBearer(token: string): Promise<Viewer> {
-    if (constantTimeEqual(token, deps.adminToken)) return { kind: 'operator' };
+  async function fromBearer(token: string, clientAddress: string | undefined): Promise<Viewer> {
+    // A bearer that is no JWT can only be ADMIN_TOKEN: a static secret, so guesses at it are
+    // budgeted like API key secrets (tokens are signed: guessing them is hopeless, and free to refuse).
+    if (!looksLikeJwt(token) || constantTimeEqual(token, deps.adminToken)) {
+      await reserve(clientAddress);
+      if (!constantTimeEqual(token, deps.adminToken)) throw unauthenticated('Invalid or expired token');
+      await release(clientAddress);
+      return { kind: 'operator' };
+    }
     // The unverified header only picks the verifier; each verifier insists on its own `typ`.
     if (headerTyp(token) === APP_TOKEN_TYP) return fromAppToken(token);
     const claims = await deps.tokens.verifyUserToken(token);
@@ -107,21 +122,34 @@ export function createCredentialResolver(deps: {
     if (authorization === undefined) return { kind: 'anonymous' };
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!bearer) throw unauthenticated('Authorization must be "Bearer <token>"');
-    return fromBearer(bearer[1]!);
+    return fromBearer(bearer[1]!, clientAddress);
   }
 
-  return async function resolveViewer(credential: CredentialHeaders, { clientAddress }: CredentialOrigin = {}): Promise<Viewer> {
-    try {
-      return await resolve(credential, clientAddress);
-    } catch (err) {
-      if (clientAddress && err instanceof AppError && err.code === 'UNAUTHENTICATED') {
-        await limiter.take(clientAddress, perMinute).catch(() => {});
-      }
-      throw err;
-    }
-  };
+  return (credential: CredentialHeaders, { clientAddress }: CredentialOrigin = {}): Promise<Viewer> => resolve(credential, clientAddress);
 }
 export type ResolveViewer = ReturnType<typeof createCredentialResolver>;
+
+/** Three base64url parts: the only shape a token Parley signs can have (ADMIN_TOKEN may be anything else). */
+export const looksLikeJwt = (value: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
+
+/**
+ * The budget's key for an address: IPv4 as it is, IPv6 by its /64 (one subscriber's prefix,
+ * which it can rotate addresses within at will).
+ */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const bare = address.split('%')[0]!;
+  const [head = '', tail] = bare.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
 
 const suspended = () => refused('FORBIDDEN', 'This tenant is suspended');
 

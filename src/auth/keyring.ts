@@ -1,5 +1,5 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { ulid } from 'ulid';
+import { monotonicFactory } from 'ulid';
 import { decrypt, encrypt } from './secrets.ts';
 import type { SigningKeyRow, SigningKeyStore } from './signing-key.store.ts';
 
@@ -10,6 +10,8 @@ export type Key = CryptoKey | Uint8Array;
 export const MAX_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 
 const KID = /^key_[0-9A-HJKMNP-TV-Z]{26}$/;
+/** Kids sort by creation (the store orders by them): monotonic even within one millisecond. */
+const ulid = monotonicFactory();
 
 export type KeyringOptions = {
   store: SigningKeyStore;
@@ -36,6 +38,7 @@ export async function createKeyring({ store, secretKey, refreshMs = 60_000, now 
   let signing: { kid: string; key: Key } | undefined;
   let loadedAt = 0;
   let loading: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
 
   const retiresAt = (row: SigningKeyRow) => row.retiredAt?.getTime() ?? null;
   const importPublic = async (row: SigningKeyRow) => (await importJWK(row.publicJwk as JWK, ALG)) as Key;
@@ -59,8 +62,8 @@ export async function createKeyring({ store, secretKey, refreshMs = 60_000, now 
     const next = new Map<string, { key: Key; retiresAt: number | null }>();
     for (const row of rows) next.set(row.kid, { key: verifying.get(row.kid)?.key ?? (await importPublic(row)), retiresAt: retiresAt(row) });
     // Two processes that start on an empty store may both create a key: both verify, and
-    // each signs with the newest it saw.
-    const newest = rows.at(-1)!;
+    // each signs with the newest it saw. A key scheduled to retire never signs again.
+    const newest = signerOf(rows);
     if (signing?.kid !== newest.kid) {
       let privateJwk: JWK;
       try {
@@ -74,9 +77,19 @@ export async function createKeyring({ store, secretKey, refreshMs = 60_000, now 
     loadedAt = now();
   }
 
-  /** Re-reads the keys; concurrent callers share one read. */
+  /**
+   * Re-reads the keys. A call while a read is under way gets a read that starts after it (that
+   * one may have read the store before the change the caller heard of); such calls share it.
+   */
   function reload(): Promise<void> {
-    loading ??= load().finally(() => (loading = undefined));
+    if (loading) {
+      queued ??= loading.catch(() => {}).then(() => {
+        queued = undefined;
+        return reload();
+      });
+      return queued;
+    }
+    loading = load().finally(() => (loading = undefined));
     return loading;
   }
 
@@ -120,7 +133,7 @@ export async function createKeyring({ store, secretKey, refreshMs = 60_000, now 
     async rotate({ retirePrevious }: { retirePrevious: 'AFTER_TOKENS_EXPIRE' | 'NOW' }): Promise<string> {
       const kid = await generate();
       const retireAt = retirePrevious === 'NOW' ? now() : now() + MAX_TOKEN_TTL_SECONDS * 1000 + refreshMs;
-      await store.retireAllBut(kid, new Date(retireAt));
+      await store.retireOlderThan(kid, new Date(retireAt));
       await reload();
       return kid;
     },
@@ -128,7 +141,8 @@ export async function createKeyring({ store, secretKey, refreshMs = 60_000, now 
     /** The keys in force, oldest first, as the operator sees them. */
     async list(): Promise<SigningKeyInfo[]> {
       const rows = await store.active(new Date(now()));
-      return rows.map((row, i) => ({ kid: row.kid, createdAt: row.createdAt, retiresAt: row.retiredAt, signing: i === rows.length - 1 }));
+      const signer = signerOf(rows);
+      return rows.map((row) => ({ kid: row.kid, createdAt: row.createdAt, retiresAt: row.retiredAt, signing: row === signer }));
     },
 
     /** The JSON Web Key Set served at /.well-known/jwks.json: every key still in force. */
@@ -137,4 +151,7 @@ export async function createKeyring({ store, secretKey, refreshMs = 60_000, now 
     },
   };
 }
+/** The newest key not scheduled to retire (or, if every key is, the newest): rows oldest first. */
+const signerOf = (rows: SigningKeyRow[]) => rows.filter((row) => row.retiredAt === null).at(-1) ?? rows.at(-1)!;
+
 export type Keyring = Awaited<ReturnType<typeof createKeyring>>;

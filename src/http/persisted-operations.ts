@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { defaultExtractPersistedOperationId, usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { parse } from 'graphql';
 import type { GraphQLParams, Plugin } from 'graphql-yoga';
-import { constantTimeEqual } from '../auth/secrets.ts';
+import { looksLikeJwt } from '../auth/credentials.ts';
 import type { Viewer } from '../auth/viewer.ts';
 import { AppError, refused } from '../lib/errors.ts';
 
@@ -78,16 +78,19 @@ const lookUp = (ops: PersistedOperations, hash: string) => {
 /**
  * Over HTTP: Yoga's plugin turns a hash into its document before anything else runs, so the
  * document limits, validation and the caches treat it as if the client had sent it. It runs
- * before the context factory, on the raw request, so "the operator" is the ADMIN_TOKEN bearer.
+ * before the context factory, on the raw request. A document is let through only with a
+ * bearer that is no JWT, that is an attempt at ADMIN_TOKEN: the credential resolver then
+ * accepts the operator, or refuses the guess (401) and counts it against the address's
+ * budget. Comparing here would answer guesses uncounted (403 or not).
  */
-export function usePersisted(ops: PersistedOperations, adminToken: string): Plugin {
-  const operator = (authorization: string | null) => {
+export function usePersisted(ops: PersistedOperations): Plugin {
+  const operatorAttempt = (authorization: string | null) => {
     const bearer = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-    return bearer !== null && constantTimeEqual(bearer[1]!, adminToken);
+    return bearer !== null && !looksLikeJwt(bearer[1]!);
   };
   return usePersistedOperations({
     getPersistedOperation: (hash) => lookUp(ops, hash),
-    allowArbitraryOperations: ops.only ? (request) => operator(request.headers.get('authorization')) : true,
+    allowArbitraryOperations: ops.only ? (request) => operatorAttempt(request.headers.get('authorization')) : true,
     customErrors: { notFound, keyNotFound: noHash, persistedQueryOnly: onlyPersisted },
   });
 }

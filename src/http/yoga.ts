@@ -5,7 +5,7 @@ import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Deps } from '../deps.ts';
 import type { Connection, Context } from '../schema/context.ts';
@@ -70,7 +70,7 @@ export function createParleyYoga(deps: Deps) {
           },
     plugins: [
       // First: a persisted operation's hash becomes its document before anything reads it.
-      ...(deps.config.persistedOperations ? [usePersisted(deps.config.persistedOperations, deps.config.adminToken)] : []),
+      ...(deps.config.persistedOperations ? [usePersisted(deps.config.persistedOperations)] : []),
       maxDepthPlugin({ n: DOCUMENT_LIMITS.maxDepth, exposeLimits: true }),
       maxTokensPlugin({ n: DOCUMENT_LIMITS.maxTokens, exposeLimits: true }),
       maxAliasesPlugin({ n: DOCUMENT_LIMITS.maxAliases, exposeLimits: true }),
@@ -80,8 +80,25 @@ export function createParleyYoga(deps: Deps) {
       costLimitPlugin({ maxCost: DOCUMENT_LIMITS.maxCost, objectCost: 2, scalarCost: 1, depthCostFactor: 1.5, exposeLimits: true }),
       ...(deps.config.introspection ? [] : [useDisableIntrospection()]),
       useErrorCodes(),
+      useSubscriptionsOverSocketsOnly(),
       useRequestRate({ limiter: deps.services.requestRate, tenants: deps.services.tenants }),
     ],
   });
 }
 export type ParleyYoga = ReturnType<typeof createParleyYoga>;
+
+/**
+ * Subscriptions run over WebSocket only (the contract's transport). Yoga would also serve one
+ * over HTTP as server-sent events, which no socket limit, slow-consumer cut-off or live
+ * revocation reaches: such a request is refused before it subscribes.
+ */
+function useSubscriptionsOverSocketsOnly(): Plugin {
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      if ((args.contextValue as unknown as Context).connection) return;
+      setResultAndStopExecution({
+        errors: [refused('BAD_USER_INPUT', 'Subscriptions are served over WebSocket only: graphql-transport-ws at /graphql')],
+      });
+    },
+  };
+}

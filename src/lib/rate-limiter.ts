@@ -41,22 +41,15 @@ export function createRateLimiter({ redis, name, windowSeconds = 1 }: { redis: R
     }
   }
 
-  /** Where `key` stands against `limit` without counting anything: null while it has never acted. */
-  async function peek(key: string, limit: number): Promise<RateDecision | null> {
-    const res = await limiterFor(limit).get(key);
-    if (!res) return null;
-    return {
-      allowed: res.consumedPoints < limit,
-      limit,
-      remaining: Math.max(0, limit - res.consumedPoints),
-      resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
-    };
+  /** Gives back one action of `key` (one that turned out not to count). */
+  async function refund(key: string, limit: number): Promise<void> {
+    await limiterFor(limit).reward(key, 1);
   }
 
   return {
     windowSeconds,
     take,
-    peek,
+    refund,
     /** Counts one action of `key` against `limit` per window; over it, throws RATE_LIMITED. */
     async consume(key: string, limit: number, what: string) {
       const result = await take(key, limit);

@@ -83,6 +83,41 @@ describe('failed authentications per client address', () => {
   });
 });
 
+describe('guesses that arrive together, and guesses at ADMIN_TOKEN', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ AUTH_FAILURES_PER_MINUTE: String(LIMIT) });
+  });
+  afterAll(() => server?.close());
+
+  it('concurrent wrong secrets: exactly the budget is checked (a point is taken before scrypt), the rest are 429', async () => {
+    const app = await seedApp(server);
+    const results = await Promise.all(Array.from({ length: 30 }, () => post(server, { 'x-api-key': wrong(app.apiKey) })));
+    expect(results.filter((r) => r.status === 401)).toHaveLength(LIMIT);
+    expect(results.filter((r) => r.status === 429)).toHaveLength(30 - LIMIT);
+  });
+});
+
+describe('ADMIN_TOKEN is a secret under the same budget', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ AUTH_FAILURES_PER_MINUTE: String(LIMIT) });
+  });
+  afterAll(() => server?.close());
+
+  it('wrong guesses are 401 until the budget is spent, then 429 without comparing, the right token included; a user token still works', async () => {
+    const app = await seedApp(server);
+    const user = await seedUser(server, app);
+    const operator = (token: string) => post(server, { authorization: `Bearer ${token}` });
+    // Successes give their point back: the operator working normally spends nothing.
+    for (let i = 0; i < LIMIT * 2; i++) expect((await operator(server.adminToken)).status).toBe(200);
+    for (let i = 0; i < LIMIT; i++) expect(await operator(`not-the-admin-token-${i}`)).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    expect(await operator('not-the-admin-token-again')).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+    expect(await operator(server.adminToken)).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+    expect((await execute(server.graphqlUrl, Me, {}, { token: user.token })).status).toBe(200);
+  });
+});
+
 describe('which address: TRUST_PROXY', () => {
   let direct: TestServer, proxied: TestServer;
   beforeAll(async () => {
@@ -100,17 +135,19 @@ describe('which address: TRUST_PROXY', () => {
   const freshKeyOf = async (server: TestServer, app: SeededApp) =>
     (await ok(server.graphqlUrl, CreateKey, { appId: app.appId }, { token: server.adminToken })).createApiKey.key;
 
+  // The fresh keys are made first: the operator's ADMIN_TOKEN is a secret under the same budget.
   it('behind a trusted proxy, each client behind it has its own budget', async () => {
     const app = await seedApp(proxied);
-    await exhaust(proxied, app, '203.0.113.9');
     const key = await freshKeyOf(proxied, app);
+    await exhaust(proxied, app, '203.0.113.9');
     expect(await post(proxied, { 'x-api-key': key, 'x-forwarded-for': '203.0.113.9' })).toMatchObject({ status: 429 });
     expect(await post(proxied, { 'x-api-key': key, 'x-forwarded-for': '198.51.100.7' })).toMatchObject({ status: 200 });
   });
 
   it('without TRUST_PROXY, X-Forwarded-For is not believed: a client cannot escape its budget by forging it', async () => {
     const app = await seedApp(direct);
+    const key = await freshKeyOf(direct, app);
     await exhaust(direct, app, '203.0.113.9');
-    expect(await post(direct, { 'x-api-key': await freshKeyOf(direct, app), 'x-forwarded-for': '198.51.100.7' })).toMatchObject({ status: 429 });
+    expect(await post(direct, { 'x-api-key': key, 'x-forwarded-for': '198.51.100.7' })).toMatchObject({ status: 429 });
   });
 });

@@ -1,5 +1,6 @@
 import { serverAudits } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedApp, seedGroup, seedUser } from '../helpers/seed.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -56,5 +57,28 @@ describe('health, readiness and keys', () => {
       expect(key.kid).toMatch(/^key_/);
       expect(key).not.toHaveProperty('d'); // the private part
     }
+  });
+});
+
+describe('subscriptions are WebSocket only', () => {
+  // Over HTTP (server-sent events, or a plain POST) a subscription would escape every socket
+  // limit and live revocation: it is refused before it subscribes, and nothing streams.
+  it.each([
+    ['server-sent events', 'text/event-stream'],
+    ['a JSON POST', 'application/graphql-response+json'],
+  ])('a subscription over %s is BAD_USER_INPUT, and the response ends', async (_name, accept) => {
+    const app = await seedApp(server);
+    const user = await seedUser(server, app);
+    const conversationId = await seedGroup(server, user, [await seedUser(server, app)]);
+    const res = await fetch(server.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${user.token}` },
+      body: JSON.stringify({ query: `subscription { conversationEvents(conversationId: "${conversationId}", afterSeq: 0) { seq } }` }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text(); // the whole body: a stream that stayed open would time out here
+    expect(text).toContain('BAD_USER_INPUT');
+    expect(text).toContain('Subscriptions are served over WebSocket only');
+    expect(text).not.toContain('"seq"');
   });
 });

@@ -340,16 +340,16 @@ describe("a tenant's own maxMessageBytes and maxAttachmentsPerMessage", () => {
   const attachments = (n: number) => Array.from({ length: n }, (_, i) => ({ url: `https://files.example.com/${i}` }));
   const codes = (res: GqlResponse<unknown>) => res.errors?.map((e) => e.extensions.code);
 
-  it('FREE allows 5 attachments; an override raises it up to the API cap; a lower limit spares the attachments of messages already sent', async () => {
+  it('FREE allows 10 attachments; an override raises it up to the API cap; a lower limit spares the attachments of messages already sent', async () => {
     const app = await seedApp(server, { plan: 'FREE' });
     const alice = await seedUser(server, app);
     const conversationId = await seedGroup(server, alice, [await seedUser(server, app)]);
     const send = (n: number) => execute(server.graphqlUrl, Send, { input: { conversationId, body: `n=${n}`, attachments: attachments(n) } }, as(alice));
 
-    expect((await send(5)).data?.sendMessage?.attachments).toHaveLength(5);
-    const six = await send(6);
-    expect(codes(six)).toEqual(['BAD_USER_INPUT']);
-    expect(six.errors![0]!.extensions.issues).toEqual([{ path: 'input.attachments', message: 'At most 5 attachments' }]);
+    expect((await send(10)).data?.sendMessage?.attachments).toHaveLength(10);
+    const eleven = await send(11);
+    expect(codes(eleven)).toEqual(['BAD_USER_INPUT']);
+    expect(eleven.errors![0]!.extensions.issues).toEqual([{ path: 'input.attachments', message: 'At most 10 attachments' }]);
 
     const { updateTenant } = await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxAttachmentsPerMessage: 30 } }, admin);
     expect(updateTenant.limits.maxAttachmentsPerMessage).toBe(30);
@@ -375,8 +375,13 @@ describe("a tenant's own maxMessageBytes and maxAttachmentsPerMessage", () => {
     const bobsConversation = await seedGroup(server, bob, [await seedUser(server, other)]);
     const send = (user: SeededUser, cid: string, body: string) => execute(server.graphqlUrl, Send, { input: { conversationId: cid, body } }, as(user));
 
+    const keyed = { conversationId, body: 'k'.repeat(200), idempotencyKey: `before-the-change-${Math.random()}` };
+    const original = (await ok(server.graphqlUrl, Send, { input: keyed }, as(alice))).sendMessage;
+
     const { updateTenant } = await ok(server.graphqlUrl, Limits, { id: app.tenantId, limits: { maxMessageBytes: 100 } }, admin);
     expect(updateTenant.limits.maxMessageBytes).toBe(100);
+    // A retry of a send that was made returns the original, whatever the limits say now.
+    expect((await ok(server.graphqlUrl, Send, { input: keyed }, as(alice))).sendMessage.id).toBe(original.id);
     const sent = await send(alice, conversationId, 'a'.repeat(100));
     expect(sent.data?.sendMessage?.seq).toBeGreaterThan(0);
     const count = await db().message.count({ where: { conversationId } });

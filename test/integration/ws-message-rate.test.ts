@@ -39,13 +39,15 @@ const ping = (socket: WebSocket) => socket.send(JSON.stringify({ type: 'ping' })
 const pongs = (raw: { messages: { type: string }[] }) => raw.messages.filter((m) => m.type === 'pong').length;
 
 describe('WebSocket messages per second per socket', () => {
-  it('a burst of twice the rate is answered; one more closes the socket with 4029, naming the limit', async () => {
+  // The flood is sent back to back: it closes the socket long before the bucket (one token per
+  // 333 ms) could refill enough to let it all through, however slow the machine.
+  it('a burst of twice the rate is answered; a flood past it closes the socket with 4029, naming the limit', async () => {
     const raw = await rawConnect(server, { apiKey: app.apiKey });
     for (let i = 0; i < 6; i++) ping(raw.socket);
     await eventually(() => expect(pongs(raw)).toBe(6));
-    ping(raw.socket);
+    for (let i = 0; i < 20; i++) ping(raw.socket);
     expect(await raw.closed).toEqual({ code: 4029, reason: 'At most 3 messages per second per socket' });
-    expect(pongs(raw)).toBe(6);
+    expect(pongs(raw)).toBeLessThan(26);
   });
 
   it('the budget refills: a client that keeps to the rate is never cut off, and its subscriptions work', async () => {
@@ -64,7 +66,7 @@ describe('WebSocket messages per second per socket', () => {
   it('the limit is per socket: a second socket of the same user has its own budget', async () => {
     const alice = await seedUser(server, app);
     const [first, second] = [await rawConnect(server, { token: alice.token }), await rawConnect(server, { token: alice.token })];
-    for (let i = 0; i < 7; i++) ping(first.socket);
+    for (let i = 0; i < 20; i++) ping(first.socket);
     expect((await first.closed).code).toBe(4029);
     for (let i = 0; i < 6; i++) ping(second.socket);
     await eventually(() => expect(pongs(second)).toBe(6));

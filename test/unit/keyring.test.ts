@@ -11,13 +11,13 @@ function memoryStore() {
   const rows: SigningKeyRow[] = [];
   const inForce = (row: SigningKeyRow, at: Date) => row.retiredAt === null || row.retiredAt > at;
   const store: SigningKeyStore = {
-    active: async (at) => rows.filter((row) => inForce(row, at)),
+    active: async (at) => rows.filter((row) => inForce(row, at)).sort((a, b) => (a.kid < b.kid ? -1 : 1)),
     byKid: async (kid, at) => rows.find((row) => row.kid === kid && inForce(row, at)) ?? null,
     insert: async (row) => {
       rows.push({ ...row, createdAt: new Date(clock.now), retiredAt: null });
     },
-    retireAllBut: async (keep, retireAt) => {
-      for (const row of rows) if (row.kid !== keep && (row.retiredAt === null || row.retiredAt > retireAt)) row.retiredAt = retireAt;
+    retireOlderThan: async (keep, retireAt) => {
+      for (const row of rows) if (row.kid < keep && (row.retiredAt === null || row.retiredAt > retireAt)) row.retiredAt = retireAt;
     },
   };
   return { store: { ...store, byKid: vi.fn(store.byKid) }, rows };
@@ -120,6 +120,38 @@ describe('signing-key rotation', () => {
     expect(store.byKid).not.toHaveBeenCalled();
     expect(await tokens.verifyUserToken(withKid('key_01KAAAAAAAAAAAAAAAAAAAAAAA'))).toBeNull();
     expect(store.byKid).toHaveBeenCalledTimes(1);
+  });
+
+  it('a reload asked for while a read of the store is under way reads again after it (a rotation heard mid-read is not lost)', async () => {
+    const { store } = memoryStore();
+    const a = await node(store);
+    const b = await node(store);
+    const leaked = await a.tokens.signUserToken(claims, farFuture());
+    // b's next read of the store sees it as it is now, but answers only when released.
+    const realActive = store.active;
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    vi.spyOn(store, 'active').mockImplementationOnce(async (at) => {
+      const before = (await realActive(at)).map((row) => ({ ...row })); // as read then
+      await gate;
+      return before;
+    });
+    const staleRead = b.keyring.reload();
+    await a.keyring.rotate({ retirePrevious: 'NOW' });
+    const heard = b.keyring.reload(); // what the bus's signingKeys.changed does, mid-read
+    release();
+    await Promise.all([staleRead, heard]);
+    expect(await b.tokens.verifyUserToken(leaked)).toBeNull();
+  });
+
+  it('concurrent rotations: the newest key signs, and every node agrees on it', async () => {
+    const { store } = memoryStore();
+    const { keyring } = await node(store);
+    const [first, second] = await Promise.all([keyring.rotate({ retirePrevious: 'NOW' }), keyring.rotate({ retirePrevious: 'NOW' })]);
+    const newest = first > second ? first : second;
+    expect((await keyring.list()).map((k) => [k.kid, k.signing])).toEqual([[newest, true]]);
+    const other = await node(store);
+    expect(kidOf(await other.tokens.signUserToken(claims, farFuture()))).toBe(newest);
   });
 
   it('a store that cannot be read at refresh time keeps the last view instead of refusing every token', async () => {

@@ -102,14 +102,15 @@ export function createMessageService(deps: {
      */
     async send(actor: Actor, input: SendMessageInput): Promise<MessageRow> {
       const attachments = input.attachments ?? [];
-      await checkContent(actor, input.body, attachments, { newAttachments: true });
       const { conversationId, idempotencyKey: key } = input;
       await conversationService.access(actor, conversationId);
-      // A retry of a send that was made returns it without counting against the rate.
+      // A retry of a send that was made returns it without counting against the rate, and
+      // whatever limits have changed since.
       if (key) {
         const original = await messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key, { unexpired: true });
         if (original) return original;
       }
+      await checkContent(actor, input.body, attachments, { newAttachments: true });
       const { messagesPerSecondPerUser } = await tenants.limits(actor.scope.tenantId);
       await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, messagesPerSecondPerUser, 'messages');
       await conversationRate.limiter.consume(`${actor.scope.appId}:${conversationId}`, conversationRate.perSecond, 'messages in one conversation');

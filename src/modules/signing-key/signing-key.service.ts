@@ -14,7 +14,8 @@ export function createSigningKeyService({ keyring, bus, onError }: { keyring: Ke
       // Other nodes re-read the keys now; if the bus is away, within the keyring's refresh.
       await bus.publish(topics.platform(), { kind: 'signingKeys.changed' }).catch(onError);
       const keys = await keyring.list();
-      return { current: keys.find((key) => key.kid === kid)!, keys };
+      // A concurrent rotation may already have retired this key: then the newer one is current.
+      return { current: keys.find((key) => key.kid === kid) ?? keys.find((key) => key.signing)!, keys };
     },
   };
 }

@@ -31,7 +31,7 @@ export const PLAN_LIMITS: Record<Plan, Record<PlanLimitName, number>> = {
     maxUsersPerApp: 1_000,
     maxMembersPerConversation: 100,
     maxSocketsPerUser: 5,
-    maxAttachmentsPerMessage: 5,
+    maxAttachmentsPerMessage: 10,
     /** Per socket, with a burst of twice as many (a client subscribing to many conversations at once). */
     wsMessagesPerSecond: 50,
   },
