@@ -34,6 +34,12 @@ const envSchema = z.object({
   WS_MAX_PENDING_EVENTS: z.coerce.number().int().min(10).default(1000),
   GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).optional(),
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$/, 'comma-separated seconds, e.g. 5,30,300')
+    .default('5,30,120,600,1800,7200,21600,43200'),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   TRUST_PROXY: z
     .string()
@@ -68,6 +74,14 @@ export type Config = Readonly<{
   /** Schema introspection and the GraphiQL page: on by default, off by default in production. */
   introspection: boolean;
   graphiql: boolean;
+  webhooks: Readonly<{
+    /** Seconds to wait before each retry: its length is the number of retries. */
+    retrySchedule: readonly number[];
+    /** Deliver to loopback, private and link-local addresses (tests, private networks). */
+    allowPrivateTargets: boolean;
+    /** An attempt that has not been answered in full by then failed. */
+    timeoutMs: number;
+  }>;
   /** Failed authentications per client address per minute before fresh secret checks are refused. */
   authFailuresPerMinute: number;
   /** Which proxies' X-Forwarded-For to believe for the client's address (Fastify's trustProxy). */
@@ -143,6 +157,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    webhooks: Object.freeze({
+      retrySchedule: Object.freeze(e.WEBHOOK_RETRY_SCHEDULE.split(',').map((part) => Number(part.trim()))),
+      allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    }),
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     typingTtlMs: e.TYPING_TTL_MS,
     conversationMessagesPerSecond: e.CONVERSATION_MESSAGES_PER_SECOND,

@@ -5,6 +5,7 @@ import { createInProcessBus, type Bus } from './events/bus.ts';
 import { createRedisBus } from './events/redis-bus.ts';
 import { createSigningKeyStore } from './auth/signing-key.store.ts';
 import { topics } from './events/event-map.ts';
+import { createWebhookQueue, type WebhookQueue } from './modules/webhook/webhook-queue.ts';
 import { createKeyring, type Keyring } from './auth/keyring.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
@@ -27,6 +28,7 @@ export type Deps = {
 export async function createDeps(config: Config): Promise<Deps> {
   const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
   const db = await openDatabase(config);
+  let webhookQueue: WebhookQueue | undefined;
   try {
     await db.migrate();
     const keyring = await createKeyring({ store: createSigningKeyStore(db.prisma), secretKey: config.secretKey });
@@ -41,8 +43,12 @@ export async function createDeps(config: Config): Promise<Deps> {
       ? new Redis(config.redisUrl, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1 })
       : null;
     redis?.on('error', (err) => log.error({ err }, 'redis error'));
+    webhookQueue = await createWebhookQueue({ connection: db.queue, onError: (err) => log.error({ err }, 'webhook queue error') });
     const services = createServices({
       prisma: db.prisma,
+      webhookQueue,
+      secretKey: config.secretKey,
+      webhooks: config.webhooks,
       keyring,
       tokens,
       bus,
@@ -66,10 +72,13 @@ export async function createDeps(config: Config): Promise<Deps> {
       await services.tracker.stop(); // before the bus closes: a leaving node's users go offline
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
+      await webhookQueue!.stop(); // lets attempts under way finish, then the sender can go
+      await services.webhookDispatcher.close();
       await db.close();
     };
     return { config, log, bus, db, keyring, tokens, services, resolveViewer, close };
   } catch (err) {
+    await webhookQueue?.stop().catch(() => {});
     await db.close();
     throw err;
   }

@@ -23,7 +23,13 @@ export async function startNode(deps: Deps, role: Role): Promise<ParleyNode> {
   const worker =
     role === 'api'
       ? null
-      : startWorker({ relay: deps.services.relay, messages: deps.services.stores.messages, log: deps.log, outboxSweepMs: config.outboxSweepMs });
+      : startWorker({
+          relay: deps.services.relay,
+          messages: deps.services.stores.messages,
+          log: deps.log,
+          outboxSweepMs: config.outboxSweepMs,
+          webhooks: { queue: deps.services.webhookQueue, dispatcher: deps.services.webhookDispatcher },
+        });
 
   const stop = async () => {
     await app.close(); // stops accepting, closes sockets (1012), lets in-flight requests finish

@@ -23,6 +23,13 @@ import { createTypingService } from './modules/presence/typing.service.ts';
 import { createTenantService } from './modules/tenant/tenant.service.ts';
 import { createTenantStore } from './modules/tenant/tenant.store.ts';
 import { createSessionStore } from './modules/user/session.store.ts';
+import type { Config } from './config.ts';
+import { createWebhookSender } from './modules/webhook/http-sender.ts';
+import { createWebhookDispatcher } from './modules/webhook/webhook-dispatcher.ts';
+import { createWebhookOutbox } from './modules/webhook/webhook-outbox.ts';
+import type { WebhookQueue } from './modules/webhook/webhook-queue.ts';
+import { createWebhookService } from './modules/webhook/webhook.service.ts';
+import { createWebhookStore } from './modules/webhook/webhook.store.ts';
 import { createSigningKeyService } from './modules/signing-key/signing-key.service.ts';
 import { createUserService } from './modules/user/user.service.ts';
 import { createUserStore } from './modules/user/user.store.ts';
@@ -30,6 +37,10 @@ import { createRealtimeService } from './realtime/realtime.service.ts';
 
 export type ServicesOptions = {
   prisma: PrismaClient;
+  /** Webhook attempts as jobs on the store (pg-boss). */
+  webhookQueue: WebhookQueue;
+  secretKey: string;
+  webhooks: Config['webhooks'];
   keyring: Keyring;
   tokens: TokenService;
   bus: Bus;
@@ -47,7 +58,7 @@ export type ServicesOptions = {
 
 /** Wires stores into services; the only place that knows every module. */
 export function createServices(options: ServicesOptions) {
-  const { prisma, keyring, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, conversationMessagesPerSecond, maxPendingEvents, onError } = options;
+  const { prisma, webhookQueue, secretKey, keyring, tokens, bus, redis, maxMessageBytes, typingTtlMs, presenceTtlMs, conversationMessagesPerSecond, maxPendingEvents, onError } = options;
   const stores = {
     tenants: createTenantStore(prisma),
     apps: createAppStore(prisma),
@@ -59,7 +70,12 @@ export function createServices(options: ServicesOptions) {
   };
   // A failed publish loses no data: the events stay in the outbox, and the relay's sweep
   // publishes them later (workers; see jobs/worker.ts).
-  const transact = createTransact(prisma, { onAfterCommitError: (err) => onError(err, 'publishing committed events') });
+  const webhookOutbox = createWebhookOutbox({ queue: webhookQueue });
+  const transact = createTransact(prisma, {
+    onAfterCommitError: (err) => onError(err, 'publishing committed events'),
+    webhooks: { record: webhookOutbox.record, committed: () => webhookQueue.notify() },
+  });
+  const webhookStore = createWebhookStore(prisma);
   const publisher = createEventPublisher({ bus, conversations: stores.conversations, users: stores.users });
   const relay = createOutboxRelay({ prisma, publisher, onError: (err) => onError(err, 'relaying committed events') });
   const onPresenceError = (err: unknown) => onError(err, 'presence');
@@ -80,6 +96,16 @@ export function createServices(options: ServicesOptions) {
     relay,
     tracker,
     tenants,
+    webhooks: createWebhookService({ store: webhookStore, queue: webhookQueue, secretKey, allowPrivateTargets: options.webhooks.allowPrivateTargets }),
+    webhookQueue,
+    webhookDispatcher: createWebhookDispatcher({
+      store: webhookStore,
+      queue: webhookQueue,
+      sender: createWebhookSender({ allowPrivate: options.webhooks.allowPrivateTargets, timeoutMs: options.webhooks.timeoutMs }),
+      secretKey,
+      retrySchedule: options.webhooks.retrySchedule,
+      onError: (err) => onError(err, 'a webhook attempt'),
+    }),
     signingKeys: createSigningKeyService({ keyring, bus, onError: (err) => onError(err, 'announcing a signing key rotation') }),
     /** Failed authentications per client address per minute (auth/credentials.ts). */
     authFailures: createRateLimiter({ redis, name: 'auth-failures-per-address', windowSeconds: 60 }),

@@ -15,7 +15,14 @@ export type Database = {
   migrate(): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** How the job queue (pg-boss) reaches this store: a connection string, or statements through PGlite. */
+  queue: QueueConnection;
 };
+
+/** pg-boss's own `{ connectionString }`, or its `db` adapter (`executeSql`) for PGlite. */
+export type QueueConnection =
+  | { connectionString: string }
+  | { db: { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number }> } };
 
 export type DatabaseOptions = { databaseUrl: string | null; dataDir: string | null; poolSize?: number };
 
@@ -40,6 +47,7 @@ function openPostgres(connectionString: string, max: number): Database {
     },
     ping: async () => void (await prisma.$queryRaw`SELECT 1`),
     close: () => prisma.$disconnect(),
+    queue: { connectionString },
   };
 }
 
@@ -75,10 +83,25 @@ async function openPglite(dataDir: string): Promise<Database> {
     prisma,
     migrate: () => migrate(runner),
     ping: async () => void (await pglite.query('SELECT 1')),
+    queue: { db: { executeSql: (text, values) => pgliteExecuteSql(pglite, text, values) } },
     async close() {
       await prisma.$disconnect();
       await pglite.close();
       await release?.();
     },
   };
+}
+
+/**
+ * pg-boss's statements on PGlite: its migration scripts hold several statements, which only
+ * PGlite's simple-query `exec` (no parameters) accepts; everything else is one statement.
+ */
+async function pgliteExecuteSql(pglite: PGlite, text: string, values: unknown[] = []) {
+  if (values.length === 0) {
+    const results = await pglite.exec(text);
+    const last = results.at(-1);
+    return { rows: last?.rows ?? [], rowCount: last?.affectedRows ?? 0 };
+  }
+  const result = await pglite.query(text, values);
+  return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
 }

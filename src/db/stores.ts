@@ -1,11 +1,11 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { createConversationStore } from '../modules/conversation/conversation.store.ts';
+import { createConversationStore, type OnEventRecorded } from '../modules/conversation/conversation.store.ts';
 import { createMessageStore } from '../modules/message/message.store.ts';
 import type { Db } from './client.ts';
 
 /** The stores that take part in multi-row transactions, bound to one client or transaction. */
-export function createTxStores(db: Db) {
-  return { conversations: createConversationStore(db), messages: createMessageStore(db) };
+export function createTxStores(db: Db, hooks: { onEventRecorded?: OnEventRecorded } = {}) {
+  return { conversations: createConversationStore(db, hooks), messages: createMessageStore(db) };
 }
 export type TxStores = ReturnType<typeof createTxStores> & {
   /** Runs `fn` once the transaction has committed (never if it rolls back). */
@@ -15,11 +15,23 @@ export type TxStores = ReturnType<typeof createTxStores> & {
 /** Runs `fn` in one database transaction with stores bound to it. */
 export type Transact = <T>(fn: (stores: TxStores) => Promise<T>) => Promise<T>;
 
-export function createTransact(prisma: PrismaClient, { onAfterCommitError }: { onAfterCommitError: (err: unknown) => void }): Transact {
+/**
+ * `webhooks.record` runs in the transaction of every event it records (their deliveries commit
+ * with it); `webhooks.committed` once such a transaction has committed (wakes the workers).
+ */
+export function createTransact(
+  prisma: PrismaClient,
+  { onAfterCommitError, webhooks }: { onAfterCommitError: (err: unknown) => void; webhooks?: { record: OnEventRecorded; committed(): void } },
+): Transact {
   return async (fn) => {
     const after: (() => Promise<unknown> | void)[] = [];
+    const onEventRecorded: OnEventRecorded | undefined = webhooks
+      ? async (db, event) => {
+          if (((await webhooks.record(db, event)) as number) > 0 && !after.includes(webhooks.committed)) after.push(webhooks.committed);
+        }
+      : undefined;
     // Generous waits: on embedded PGlite every transaction queues on one connection.
-    const result = await prisma.$transaction((tx) => fn({ ...createTxStores(tx), afterCommit: (f) => void after.push(f) }), {
+    const result = await prisma.$transaction((tx) => fn({ ...createTxStores(tx, { onEventRecorded }), afterCommit: (f) => void after.push(f) }), {
       maxWait: 20_000,
       timeout: 30_000,
     });

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { OutboxRelay } from '../events/outbox-relay.ts';
 import type { MessageStore } from '../modules/message/message.store.ts';
+import type { WebhookDispatcher } from '../modules/webhook/webhook-dispatcher.ts';
+import type { WebhookQueue } from '../modules/webhook/webhook-queue.ts';
 import { startIdempotencySweeper } from './idempotency-sweeper.ts';
 
 export type Worker = {
@@ -21,8 +23,12 @@ export function startWorker(deps: {
   messages: Pick<MessageStore, 'deleteExpiredIdempotencyKeys'>;
   log: Logger;
   outboxSweepMs: number;
+  webhooks: { queue: Pick<WebhookQueue, 'work'>; dispatcher: Pick<WebhookDispatcher, 'run'> };
 }): Worker {
-  const { relay, messages, log, outboxSweepMs } = deps;
+  const { relay, messages, log, outboxSweepMs, webhooks } = deps;
+  // Webhook attempts: pg-boss polls for due jobs (and is woken at once by commits on this node);
+  // stopping the queue (deps.close) lets the attempts under way finish.
+  const working = webhooks.queue.work((jobs) => webhooks.dispatcher.run(jobs)).catch((err: unknown) => log.error({ err }, 'webhook workers failed to start'));
   const idempotency = startIdempotencySweeper({ messages, onError: (err) => log.error({ err }, 'idempotency sweep failed') });
 
   let stopped = false;
@@ -47,6 +53,7 @@ export function startWorker(deps: {
       stopped = true;
       clearTimeout(timer);
       idempotency.stop();
+      await working;
       await pass;
     },
   };

@@ -10,6 +10,9 @@ export const newId = {
   user: () => `usr_${ulid()}`,
   conversation: () => `cnv_${ulid()}`,
   session: () => `ses_${ulid()}`,
+  webhookEndpoint: () => `whe_${ulid()}`,
+  /** A delivery's id is its `webhook-id` header: the same on every attempt. */
+  webhookDelivery: () => `msg_${ulid()}`,
   /** Messages are bare ULIDs (CONTRACT.md "Model"). */
   message: () => ulid(),
   apiKeyId: () => `pk_${randomBytes(12).toString('base64url')}`,

@@ -6,8 +6,11 @@ export type ConversationRow = Prisma.ConversationModel;
 export type MembershipRow = Prisma.MembershipModel;
 export type Role = MembershipRow['role'];
 
+/** Called in the transaction of each recorded event (the webhook outbox: modules/webhook). */
+export type OnEventRecorded = (db: Db, event: Prisma.ConversationEventModel) => Promise<unknown>;
+
 /** Conversations, their members and their event log. Every function takes the app scope. */
-export function createConversationStore(db: Db) {
+export function createConversationStore(db: Db, { onEventRecorded }: { onEventRecorded?: OnEventRecorded } = {}) {
   const store = {
     insert: (
       scope: AppScope,
@@ -111,10 +114,13 @@ export function createConversationStore(db: Db) {
       return Number(row.last_seq);
     },
 
-    recordEvent: (scope: AppScope, conversationId: string, seq: number, type: string, payload: object) =>
-      db.conversationEvent.create({
+    async recordEvent(scope: AppScope, conversationId: string, seq: number, type: string, payload: object) {
+      const event = await db.conversationEvent.create({
         data: { conversationId, seq, appId: scope.appId, type, payload: payload as Prisma.InputJsonValue },
-      }),
+      });
+      await onEventRecorded?.(db, event);
+      return event;
+    },
 
     async appendEvent(scope: AppScope, conversationId: string, type: string, payload: object) {
       const seq = await store.nextSeq(scope, conversationId);

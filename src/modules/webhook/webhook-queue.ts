@@ -1,0 +1,74 @@
+import PgBoss from 'pg-boss';
+import type { Db } from '../../db/client.ts';
+import type { QueueConnection } from '../../db/database.ts';
+
+export const DELIVERY_QUEUE = 'webhook-delivery';
+/** `lane`: endpoint and conversation, whose attempts a worker runs one after another. */
+export type DeliveryJob = { deliveryId: string; lane: string };
+export const laneOf = (delivery: { endpointId: string; conversationId: string | null }) => `${delivery.endpointId}:${delivery.conversationId ?? ''}`;
+
+/**
+ * How long a job may stay active before pg-boss takes it back and runs it again: a worker that
+ * died mid-attempt (kill -9) has its delivery retried after this. Longer than any attempt.
+ */
+const JOB_EXPIRE_SECONDS = 120;
+
+/**
+ * Webhook attempts as pg-boss jobs, on the store itself (its own `pgboss` schema, created and
+ * migrated by pg-boss on start; on PGlite through its `db` adapter). Each job is one attempt:
+ * the retry schedule is Parley's (WEBHOOK_RETRY_SCHEDULE, Retry-After), so a failed attempt
+ * schedules the next as a new job; pg-boss's own retry only brings back jobs whose worker died.
+ */
+export async function createWebhookQueue({ connection, onError }: { connection: QueueConnection; onError: (err: unknown) => void }) {
+  const boss = new PgBoss({
+    ...('connectionString' in connection ? { connectionString: connection.connectionString, max: 2 } : { db: connection.db as PgBoss.Db }),
+    schema: 'pgboss',
+    // Only workers expire stale jobs and archive old ones; no cron schedules are used.
+    supervise: true,
+    schedule: false,
+    maintenanceIntervalSeconds: 30,
+  });
+  boss.on('error', onError);
+  await boss.start();
+  await boss.createQueue(DELIVERY_QUEUE, {
+    name: DELIVERY_QUEUE,
+    policy: 'standard',
+    retryLimit: 3,
+    retryDelay: 5,
+    expireInSeconds: JOB_EXPIRE_SECONDS,
+    retentionDays: 1,
+  });
+  const workers: string[] = [];
+
+  /** pg-boss's statements inside a Prisma transaction: the jobs commit (or not) with it. */
+  const inTransaction = (db: Db): PgBoss.Db => ({
+    executeSql: async (text, values) => ({ rows: (await db.$queryRawUnsafe(text, ...values)) as unknown[] }),
+  });
+
+  return {
+    /** Queues one attempt per delivery, in the caller's transaction when `db` is one. */
+    async enqueue(db: Db | null, attempts: readonly DeliveryJob[], startAfter?: Date) {
+      if (attempts.length === 0) return;
+      const jobs = attempts.map((data) => ({ name: DELIVERY_QUEUE, data, ...(startAfter ? { startAfter: startAfter.toISOString() } : {}) }));
+      await boss.insert(jobs, db ? { db: inTransaction(db) } : {});
+    },
+
+    /** Runs `handler` on batches of due attempts, `concurrency` batches at a time. */
+    async work(handler: (jobs: DeliveryJob[]) => Promise<void>, { concurrency = 2, pollingIntervalSeconds = 0.5, batchSize = 10 } = {}) {
+      for (let i = 0; i < concurrency; i++) {
+        workers.push(await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize, pollingIntervalSeconds }, (jobs) => handler(jobs.map((job) => job.data))));
+      }
+    },
+
+    /** Wakes this process's workers now (a commit just queued attempts) instead of at their next poll. */
+    notify() {
+      for (const id of workers) boss.notifyWorker(id);
+    },
+
+    /** Stops fetching, lets the attempts under way finish (up to `timeoutMs`), and closes. */
+    async stop(timeoutMs = 15_000) {
+      await boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
+    },
+  };
+}
+export type WebhookQueue = Awaited<ReturnType<typeof createWebhookQueue>>;

@@ -1,0 +1,264 @@
+import { Webhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../generated/index.ts';
+import { errorCode, execute, ok } from '../helpers/client.ts';
+import { startReceiver } from '../helpers/receiver.ts';
+import { seedApp, seedGroup, seedUsers, type SeededApp, type SeededUser } from '../helpers/seed.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/ws.ts';
+
+// Webhooks end to end (issue 6): a real local receiver, deliveries verified with the
+// `standardwebhooks` package as an app would, retries, dead letters and replay, 410, filters,
+// secret rotation, and what an app may not reach. Retries are fast here (0.2 s, 0.2 s).
+
+const Create = graphql(`
+  mutation HooksCreate($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) { secret endpoint { id appId url events status } }
+  }
+`);
+const Update = graphql(`
+  mutation HooksUpdate($id: ID!, $input: UpdateWebhookEndpointInput!) {
+    updateWebhookEndpoint(id: $id, input: $input) { id url events status disabledReason }
+  }
+`);
+const Remove = graphql(`mutation HooksDelete($id: ID!) { deleteWebhookEndpoint(id: $id) }`);
+const Rotate = graphql(`
+  mutation HooksRotate($id: ID!) { rotateWebhookEndpointSecret(id: $id) { secret endpoint { id } } }
+`);
+const Endpoints = graphql(`query HooksEndpoints { webhookEndpoints { id url status disabledReason } }`);
+const Deliveries = graphql(`
+  query HooksDeliveries($endpointId: ID!) {
+    webhookDeliveries(endpointId: $endpointId, first: 20) {
+      edges { node { id eventType seq status attempts lastStatus attemptLog { attempt status error } } }
+    }
+  }
+`);
+const DeadLetters = graphql(`
+  query HooksDeadLetters($appId: ID!) {
+    deadLetters(appId: $appId, first: 20) { edges { node { id endpointId status attempts lastStatus } } }
+  }
+`);
+const Replay = graphql(`mutation HooksReplay($id: ID!) { replayDeadLetter(id: $id) { id status attempts } }`);
+const ReplayAll = graphql(`mutation HooksReplayAll($endpointId: ID!) { replayDeadLetters(endpointId: $endpointId) }`);
+const Send = graphql(`mutation HooksSend($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`);
+
+let server: TestServer;
+const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
+
+beforeAll(async () => {
+  server = await startServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_RETRY_SCHEDULE: '0.2,0.2', WEBHOOK_TIMEOUT_MS: '2000' });
+});
+afterEach(async () => {
+  for (const receiver of receivers.splice(0)) await receiver.close();
+});
+afterAll(() => server?.close());
+
+async function receiver(...args: Parameters<typeof startReceiver>) {
+  const started = await startReceiver(...args);
+  receivers.push(started);
+  return started;
+}
+async function setup() {
+  const app = await seedApp(server);
+  const [alice, bob] = (await seedUsers(server, app, 2)) as [SeededUser, SeededUser];
+  const conversationId = await seedGroup(server, alice, [bob]);
+  return { app, alice, conversationId };
+}
+const asApp = (app: SeededApp) => ({ apiKey: app.apiKey });
+const createEndpoint = async (app: SeededApp, url: string, events?: string[]) =>
+  (await ok(server.graphqlUrl, Create, { input: { url, events, description: 'test' } }, asApp(app))).createWebhookEndpoint;
+const send = (user: SeededUser, conversationId: string, body: string) =>
+  ok(server.graphqlUrl, Send, { input: { conversationId, body } }, { token: user.token });
+const deliveries = async (app: SeededApp, endpointId: string) =>
+  (await ok(server.graphqlUrl, Deliveries, { endpointId }, asApp(app))).webhookDeliveries.edges.map((e) => e.node);
+const messageHooks = <R extends { body: string }>(r: { received: R[] }) => r.received.filter((x) => JSON.parse(x.body).type === 'conversation.message.created');
+
+describe('delivery', () => {
+  it('every event reaches the endpoint, signed per Standard Webhooks: the standardwebhooks package verifies it', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver();
+    const { endpoint, secret } = await createEndpoint(app, hook.url);
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    expect(endpoint).toMatchObject({ appId: app.appId, url: hook.url, events: ['*'], status: 'ENABLED' });
+
+    const sent = await send(alice, conversationId, 'hello hooks');
+    await eventually(() => expect(messageHooks(hook)).toHaveLength(1));
+    const [request] = messageHooks(hook);
+    const verified = new Webhook(secret).verify(request!.body, request!.headers as Record<string, string>) as {
+      type: string;
+      data: { conversationId: string; seq: number; message: { id: string; body: string } };
+    };
+    expect(verified.type).toBe('conversation.message.created');
+    expect(verified.data).toMatchObject({ conversationId, seq: sent.sendMessage.seq, message: { id: sent.sendMessage.id, body: 'hello hooks' } });
+    expect(request!.headers['content-type']).toBe('application/json');
+    // A forged body does not verify.
+    expect(() => new Webhook(secret).verify(request!.body.replace('hello', 'HELLO'), request!.headers as Record<string, string>)).toThrow();
+
+    const delivery = (await deliveries(app, endpoint.id)).find((d) => d.id === request!.headers['webhook-id'])!;
+    expect(delivery).toMatchObject({ eventType: 'conversation.message.created', status: 'SUCCEEDED', attempts: 1, lastStatus: 200, seq: sent.sendMessage.seq });
+    expect(delivery.attemptLog).toEqual([{ attempt: 1, status: 200, error: null }]);
+  });
+
+  it('a receiver failing twice then succeeding gets the event exactly once more, with the same webhook-id', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver((n) => (n <= 2 ? 500 : 200));
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    await send(alice, conversationId, 'third time lucky');
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('SUCCEEDED'));
+    expect(hook.received).toHaveLength(3);
+    expect(new Set(hook.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
+    const [delivery] = await deliveries(app, endpoint.id);
+    expect(delivery!.attemptLog.map((a) => a.status)).toEqual([500, 500, 200]);
+  });
+
+  it('a conversation’s events reach a healthy receiver in seq order', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver();
+    await createEndpoint(app, hook.url, ['conversation.message.created']);
+    for (let i = 1; i <= 8; i++) await send(alice, conversationId, `m${i}`);
+    await eventually(() => expect(hook.received).toHaveLength(8));
+    const seqs = hook.received.map((r) => JSON.parse(r.body).data.seq as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it('an endpoint gets only the event types it asked for', async () => {
+    const { app, alice, conversationId } = await setup();
+    const joins = await receiver();
+    const all = await receiver();
+    await createEndpoint(app, joins.url, ['conversation.member.joined']);
+    await createEndpoint(app, all.url);
+    await send(alice, conversationId, 'not for joins');
+    await eventually(() => expect(messageHooks(all)).toHaveLength(1));
+    expect(messageHooks(joins)).toHaveLength(0);
+  });
+});
+
+describe('dead letters', () => {
+  it('a dead receiver: after the last attempt the delivery is a dead letter; once fixed, replay delivers it', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver(() => 503);
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    await send(alice, conversationId, 'into the void');
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('FAILED'));
+    expect(hook.received).toHaveLength(3); // the first attempt and the schedule's two retries
+    const dead = (await ok(server.graphqlUrl, DeadLetters, { appId: app.appId }, asApp(app))).deadLetters.edges.map((e) => e.node);
+    expect(dead).toEqual([expect.objectContaining({ endpointId: endpoint.id, status: 'FAILED', attempts: 3, lastStatus: 503 })]);
+    // The operator sees the same dead letters.
+    expect((await ok(server.graphqlUrl, DeadLetters, { appId: app.appId }, { token: server.adminToken })).deadLetters.edges).toHaveLength(1);
+
+    hook.answerWith(() => 200);
+    expect((await ok(server.graphqlUrl, Replay, { id: dead[0]!.id }, asApp(app))).replayDeadLetter.status).toBe('PENDING');
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('SUCCEEDED'));
+    expect(hook.received.at(-1)!.headers['webhook-id']).toBe(dead[0]!.id);
+    expect((await ok(server.graphqlUrl, DeadLetters, { appId: app.appId }, asApp(app))).deadLetters.edges).toHaveLength(0);
+    // Only dead letters are replayed.
+    expect(await errorCode(server.graphqlUrl, Replay, { id: dead[0]!.id }, asApp(app))).toBe('BAD_USER_INPUT');
+  });
+
+  it('replay-all for an endpoint sends every dead letter again (the operator may too)', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver(() => 500);
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    await send(alice, conversationId, 'one');
+    await send(alice, conversationId, 'two');
+    await eventually(async () => expect((await deliveries(app, endpoint.id)).map((d) => d.status)).toEqual(['FAILED', 'FAILED']));
+    hook.answerWith(() => 200);
+    expect((await ok(server.graphqlUrl, ReplayAll, { endpointId: endpoint.id }, { token: server.adminToken })).replayDeadLetters).toBe(2);
+    await eventually(async () => expect((await deliveries(app, endpoint.id)).map((d) => d.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']));
+  });
+
+  it('410 Gone disables the endpoint: no more attempts, and the app sees why', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver(() => 410);
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    await send(alice, conversationId, 'are you there');
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('FAILED'));
+    expect(hook.received).toHaveLength(1);
+    const listed = (await ok(server.graphqlUrl, Endpoints, {}, asApp(app))).webhookEndpoints;
+    expect(listed).toEqual([expect.objectContaining({ id: endpoint.id, status: 'DISABLED', disabledReason: expect.stringContaining('410') })]);
+    await send(alice, conversationId, 'no one listens');
+    expect(await deliveries(app, endpoint.id)).toHaveLength(1); // a disabled endpoint gets no new deliveries
+  });
+});
+
+describe('managing endpoints', () => {
+  it('update, disable and enable, delete', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver();
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.member.joined']);
+    const updated = await ok(server.graphqlUrl, Update, { id: endpoint.id, input: { events: ['conversation.message.created'] } }, asApp(app));
+    expect(updated.updateWebhookEndpoint).toMatchObject({ events: ['conversation.message.created'], status: 'ENABLED', url: hook.url });
+    await ok(server.graphqlUrl, Update, { id: endpoint.id, input: { status: 'DISABLED' } }, asApp(app));
+    await send(alice, conversationId, 'while disabled');
+    await ok(server.graphqlUrl, Update, { id: endpoint.id, input: { status: 'ENABLED' } }, asApp(app));
+    await send(alice, conversationId, 'enabled again');
+    await eventually(() => expect(hook.received).toHaveLength(1));
+    expect(JSON.parse(hook.received[0]!.body).data.message.body).toBe('enabled again');
+
+    expect((await ok(server.graphqlUrl, Remove, { id: endpoint.id }, asApp(app))).deleteWebhookEndpoint).toBe(true);
+    expect(await errorCode(server.graphqlUrl, Remove, { id: endpoint.id }, asApp(app))).toBe('NOT_FOUND');
+    expect((await ok(server.graphqlUrl, Endpoints, {}, asApp(app))).webhookEndpoints).toEqual([]);
+  });
+
+  it('rotating the secret: both secrets sign during the overlap, so receivers with either verify', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver();
+    const { endpoint, secret: old } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    const { rotateWebhookEndpointSecret } = await ok(server.graphqlUrl, Rotate, { id: endpoint.id }, asApp(app));
+    expect(rotateWebhookEndpointSecret.secret).not.toBe(old);
+    await send(alice, conversationId, 'after rotation');
+    await eventually(() => expect(hook.received).toHaveLength(1));
+    const { body, headers } = hook.received[0]!;
+    expect(String(headers['webhook-signature']).split(' ')).toHaveLength(2);
+    for (const secret of [old, rotateWebhookEndpointSecret.secret]) expect(() => new Webhook(secret).verify(body, headers as Record<string, string>)).not.toThrow();
+  });
+
+  it('bad input: unknown event types, URLs that are not http(s), credentials in the URL', async () => {
+    const { app } = await setup();
+    for (const [input, path] of [
+      [{ url: 'https://example.com/hook', events: ['conversation.typing'] }, 'input.events'],
+      [{ url: 'ftp://example.com/hook' }, 'input.url'],
+      [{ url: 'https://user:pass@example.com/hook' }, 'input.url'],
+      [{ url: 'not a url' }, 'input.url'],
+    ] as const) {
+      const res = await execute(server.graphqlUrl, Create, { input: input as never }, asApp(app));
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', issues: [expect.objectContaining({ path })] });
+    }
+    expect((await ok(server.graphqlUrl, Endpoints, {}, asApp(app))).webhookEndpoints).toEqual([]);
+  });
+
+  it("an app never reaches another app's endpoints, deliveries or dead letters (NOT_FOUND)", async () => {
+    const a = await setup();
+    const b = await seedApp(server);
+    const hook = await receiver();
+    const { endpoint } = await createEndpoint(a.app, hook.url);
+    expect(await errorCode(server.graphqlUrl, Update, { id: endpoint.id, input: { status: 'DISABLED' } }, asApp(b))).toBe('NOT_FOUND');
+    expect(await errorCode(server.graphqlUrl, Remove, { id: endpoint.id }, asApp(b))).toBe('NOT_FOUND');
+    expect(await errorCode(server.graphqlUrl, Rotate, { id: endpoint.id }, asApp(b))).toBe('NOT_FOUND');
+    expect(await errorCode(server.graphqlUrl, Deliveries, { endpointId: endpoint.id }, asApp(b))).toBe('NOT_FOUND');
+    expect(await errorCode(server.graphqlUrl, DeadLetters, { appId: a.app.appId }, asApp(b))).toBe('NOT_FOUND');
+    expect(await errorCode(server.graphqlUrl, ReplayAll, { endpointId: endpoint.id }, asApp(b))).toBe('NOT_FOUND');
+    expect((await ok(server.graphqlUrl, Endpoints, {}, asApp(b))).webhookEndpoints).toEqual([]);
+    // End users manage nothing.
+    expect(await errorCode(server.graphqlUrl, Endpoints, {}, { token: a.alice.token })).toBe('FORBIDDEN');
+  });
+});
+
+describe('targets (SSRF)', () => {
+  let strict: TestServer;
+  beforeAll(async () => {
+    strict = await startServer();
+  });
+  afterAll(() => strict?.close());
+
+  it('without WEBHOOK_ALLOW_PRIVATE_TARGETS, loopback, private and link-local targets and plain http are refused', async () => {
+    const app = await seedApp(strict);
+    for (const url of ['http://127.0.0.1:9/hook', 'https://127.0.0.1/hook', 'https://10.0.0.8/hook', 'https://169.254.169.254/latest/meta-data', 'https://[::1]/hook', 'https://localhost/hook', 'http://example.com/hook']) {
+      const res = await execute(strict.graphqlUrl, Create, { input: { url } }, asApp(app));
+      expect(res.errors?.[0]?.extensions.code, url).toBe('BAD_USER_INPUT');
+    }
+    expect((await ok(strict.graphqlUrl, Create, { input: { url: 'https://hooks.example.com/parley' } }, asApp(app))).createWebhookEndpoint.endpoint.url).toBe(
+      'https://hooks.example.com/parley',
+    );
+  });
+});
