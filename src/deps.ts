@@ -43,7 +43,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       ? new Redis(config.redisUrl, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1 })
       : null;
     redis?.on('error', (err) => log.error({ err }, 'redis error'));
-    webhookQueue = await createWebhookQueue({ connection: db.queue, onError: (err) => log.error({ err }, 'webhook queue error') });
+    webhookQueue = await createWebhookQueue({ connection: db.queue, attemptTimeoutMs: config.webhooks.timeoutMs, onError: (err) => log.error({ err }, 'webhook queue error') });
     const services = createServices({
       prisma: db.prisma,
       webhookQueue,

@@ -119,7 +119,8 @@ export function createWebhookDispatcher(deps: {
       }
       await Promise.all(
         [...lanes.values()].map(async (ids) => {
-          for (const id of ids) await attempt(id).catch(deps.onError);
+          // Delivery ids are ULIDs: sorted, they are in the order their events committed.
+          for (const id of ids.sort()) await attempt(id).catch(deps.onError);
         }),
       );
     },

@@ -3,15 +3,12 @@ import type { Db } from '../../db/client.ts';
 import type { QueueConnection } from '../../db/database.ts';
 
 export const DELIVERY_QUEUE = 'webhook-delivery';
+/** Attempts a worker fetches at once. */
+const BATCH_SIZE = 5;
 /** `lane`: endpoint and conversation, whose attempts a worker runs one after another. */
 export type DeliveryJob = { deliveryId: string; lane: string };
 export const laneOf = (delivery: { endpointId: string; conversationId: string | null }) => `${delivery.endpointId}:${delivery.conversationId ?? ''}`;
 
-/**
- * How long a job may stay active before pg-boss takes it back and runs it again: a worker that
- * died mid-attempt (kill -9) has its delivery retried after this. Longer than any attempt.
- */
-const JOB_EXPIRE_SECONDS = 120;
 
 /**
  * Webhook attempts as pg-boss jobs, on the store itself (its own `pgboss` schema, created and
@@ -19,14 +16,27 @@ const JOB_EXPIRE_SECONDS = 120;
  * the retry schedule is Parley's (WEBHOOK_RETRY_SCHEDULE, Retry-After), so a failed attempt
  * schedules the next as a new job; pg-boss's own retry only brings back jobs whose worker died.
  */
-export async function createWebhookQueue({ connection, onError }: { connection: QueueConnection; onError: (err: unknown) => void }) {
+export async function createWebhookQueue({
+  connection,
+  attemptTimeoutMs,
+  onError,
+}: {
+  connection: QueueConnection;
+  /** WEBHOOK_TIMEOUT_MS: a job active for longer than a whole batch of attempts is a dead worker's, and runs again. */
+  attemptTimeoutMs: number;
+  onError: (err: unknown) => void;
+}) {
+  // A worker that died mid-attempt (kill -9) holds its job until it expires; pg-boss's
+  // maintenance then hands it to another worker. A batch may run all its attempts one after
+  // another (one lane), so the bound is a whole batch's worth, and maintenance looks that often.
+  const expireInSeconds = Math.max(5, Math.ceil((attemptTimeoutMs * (BATCH_SIZE + 1)) / 1000));
   const boss = new PgBoss({
     ...('connectionString' in connection ? { connectionString: connection.connectionString, max: 2 } : { db: connection.db as PgBoss.Db }),
     schema: 'pgboss',
     // Only workers expire stale jobs and archive old ones; no cron schedules are used.
     supervise: true,
     schedule: false,
-    maintenanceIntervalSeconds: 30,
+    maintenanceIntervalSeconds: Math.min(30, expireInSeconds),
   });
   boss.on('error', onError);
   await boss.start();
@@ -35,7 +45,7 @@ export async function createWebhookQueue({ connection, onError }: { connection: 
     policy: 'standard',
     retryLimit: 3,
     retryDelay: 5,
-    expireInSeconds: JOB_EXPIRE_SECONDS,
+    expireInSeconds,
     retentionDays: 1,
   });
   const workers: string[] = [];
@@ -54,9 +64,9 @@ export async function createWebhookQueue({ connection, onError }: { connection: 
     },
 
     /** Runs `handler` on batches of due attempts, `concurrency` batches at a time. */
-    async work(handler: (jobs: DeliveryJob[]) => Promise<void>, { concurrency = 2, pollingIntervalSeconds = 0.5, batchSize = 10 } = {}) {
+    async work(handler: (jobs: DeliveryJob[]) => Promise<void>, { concurrency = 2, pollingIntervalSeconds = 0.5 } = {}) {
       for (let i = 0; i < concurrency; i++) {
-        workers.push(await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize, pollingIntervalSeconds }, (jobs) => handler(jobs.map((job) => job.data))));
+        workers.push(await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: BATCH_SIZE, pollingIntervalSeconds }, (jobs) => handler(jobs.map((job) => job.data))));
       }
     },
 
