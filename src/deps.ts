@@ -74,6 +74,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       await redis?.quit().catch(() => redis.disconnect());
       await webhookQueue!.stop(); // lets attempts under way finish, then the sender can go
       await services.webhookDispatcher.close();
+      await services.moderation.close();
       await db.close();
     };
     return { config, log, bus, db, keyring, tokens, services, resolveViewer, close };

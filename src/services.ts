@@ -24,6 +24,8 @@ import { createTenantService } from './modules/tenant/tenant.service.ts';
 import { createTenantStore } from './modules/tenant/tenant.store.ts';
 import { createSessionStore } from './modules/user/session.store.ts';
 import type { Config } from './config.ts';
+import { createModerationService } from './modules/moderation/moderation.service.ts';
+import { createModerationStore } from './modules/moderation/moderation.store.ts';
 import { createWebhookSender } from './modules/webhook/http-sender.ts';
 import { createWebhookDispatcher } from './modules/webhook/webhook-dispatcher.ts';
 import { createWebhookOutbox } from './modules/webhook/webhook-outbox.ts';
@@ -76,6 +78,14 @@ export function createServices(options: ServicesOptions) {
     webhooks: { record: webhookOutbox.record, committed: () => webhookQueue.notify() },
   });
   const webhookStore = createWebhookStore(prisma);
+  const moderation = createModerationService({
+    store: createModerationStore(prisma),
+    // Its own sender: a rewritten message comes back in the response, so it reads more of it.
+    sender: createWebhookSender({ allowPrivate: options.webhooks.allowPrivateTargets, timeoutMs: 10_000, maxResponseBytes: 256 * 1024 }),
+    secretKey,
+    allowPrivateTargets: options.webhooks.allowPrivateTargets,
+    onError: (err) => onError(err, 'the moderation hook'),
+  });
   const publisher = createEventPublisher({ bus, conversations: stores.conversations, users: stores.users });
   const relay = createOutboxRelay({ prisma, publisher, onError: (err) => onError(err, 'relaying committed events') });
   const onPresenceError = (err: unknown) => onError(err, 'presence');
@@ -98,6 +108,7 @@ export function createServices(options: ServicesOptions) {
     tenants,
     webhooks: createWebhookService({ store: webhookStore, queue: webhookQueue, secretKey, allowPrivateTargets: options.webhooks.allowPrivateTargets }),
     webhookQueue,
+    moderation,
     webhookDispatcher: createWebhookDispatcher({
       store: webhookStore,
       queue: webhookQueue,
@@ -122,6 +133,7 @@ export function createServices(options: ServicesOptions) {
       publisher,
       relay,
       tenants,
+      moderation,
       rateLimiter: createRateLimiter({ redis, name: 'messages-per-user' }),
       conversationRate: { limiter: createRateLimiter({ redis, name: 'messages-per-conversation' }), perSecond: conversationMessagesPerSecond },
       onError,

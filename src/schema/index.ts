@@ -10,5 +10,6 @@ import '../modules/conversation/conversation-events.graphql.ts';
 import '../modules/message/message.graphql.ts';
 import '../modules/presence/presence.graphql.ts';
 import '../modules/webhook/webhook.graphql.ts';
+import '../modules/moderation/moderation.graphql.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

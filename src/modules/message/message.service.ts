@@ -3,6 +3,7 @@ import { EventType, eventPayload } from '../../events/event-types.ts';
 import { EphemeralType } from '../../events/event-map.ts';
 import type { OutboxRelay } from '../../events/outbox-relay.ts';
 import type { RateLimiter } from '../../lib/rate-limiter.ts';
+import type { ModerationService } from '../moderation/moderation.service.ts';
 import type { TenantService } from '../tenant/tenant.service.ts';
 import type { EventPublisher } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound, payloadTooLarge } from '../../lib/errors.ts';
@@ -29,12 +30,14 @@ export function createMessageService(deps: {
   publisher: EventPublisher;
   relay: Pick<OutboxRelay, 'kick'>;
   tenants: Pick<TenantService, 'limits'>;
+  /** The app's pre-send hook (allow, reject, rewrite), asked outside any transaction. */
+  moderation: Pick<ModerationService, 'review'>;
   rateLimiter: RateLimiter;
   /** All senders of one conversation together: a hot conversation cannot monopolise its row lock. */
   conversationRate: { limiter: RateLimiter; perSecond: number };
   onError: (err: unknown, what: string) => void;
 }) {
-  const { messages, conversations, conversationService, transact, publisher, relay, tenants, rateLimiter, conversationRate, onError } = deps;
+  const { messages, conversations, conversationService, transact, publisher, relay, tenants, moderation, rateLimiter, conversationRate, onError } = deps;
 
   /**
    * A body within the tenant's maxMessageBytes (never above MAX_MESSAGE_BYTES) and, for a new
@@ -114,6 +117,10 @@ export function createMessageService(deps: {
       const { messagesPerSecondPerUser } = await tenants.limits(actor.scope.tenantId);
       await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, messagesPerSecondPerUser, 'messages');
       await conversationRate.limiter.consume(`${actor.scope.appId}:${conversationId}`, conversationRate.perSecond, 'messages in one conversation');
+      // After the rates (a flood never reaches the hook), before the transaction (no lock is
+      // held while the hook thinks); what it rewrites is held to the same limits.
+      const draft = await moderation.review(actor, { kind: 'create', conversationId, body: input.body, attachments, metadata: input.metadata ?? {} });
+      if (draft.body !== input.body) await checkContent(actor, draft.body, attachments, { newAttachments: true });
       return transact(async (tx) => {
         if (key && !(await tx.messages.claimIdempotencyKey(actor.scope, actor.userId, conversationId, key))) {
           const original = await tx.messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key);
@@ -126,9 +133,9 @@ export function createMessageService(deps: {
           conversationId,
           seq,
           senderId: actor.userId,
-          body: input.body,
+          body: draft.body,
           attachments,
-          metadata: input.metadata ?? {},
+          metadata: draft.metadata,
         });
         const event = await tx.conversations.recordEvent(actor.scope, conversationId, seq, EventType.messageCreated, eventPayload.message(message));
         tx.afterCommit(() => relay.kick(event.conversationId));
@@ -143,8 +150,17 @@ export function createMessageService(deps: {
       if (message.senderId !== actor.userId) throw forbidden('Only the sender can edit a message');
       if (message.status === 'DELETED') throw conflict('A deleted message cannot be edited');
       await checkContent(actor, body, message.attachments as Attachment[], { newAttachments: false });
-      return changeMessage(actor, message, EventType.messageUpdated, canWrite, {
+      const draft = await moderation.review(actor, {
+        kind: 'edit',
+        conversationId: message.conversationId,
+        messageId: message.id,
         body,
+        attachments: message.attachments as Attachment[],
+        metadata: message.metadata as object,
+      });
+      if (draft.body !== body) await checkContent(actor, draft.body, message.attachments as Attachment[], { newAttachments: false });
+      return changeMessage(actor, message, EventType.messageUpdated, canWrite, {
+        body: draft.body,
         status: 'EDITED',
         editedAt: new Date(),
       });

@@ -19,7 +19,8 @@ export type AttemptResult = {
   error: string | null;
 };
 
-export type WebhookRequest = { url: string; headers: Record<string, string>; body: string | Uint8Array };
+/** `timeoutMs`: this request's deadline, when shorter than the sender's. */
+export type WebhookRequest = { url: string; headers: Record<string, string>; body: string | Uint8Array; timeoutMs?: number };
 
 export type WebhookSenderOptions = {
   /** Allow private, loopback and link-local addresses, and plain http (tests, local development). */
@@ -138,7 +139,7 @@ export function createWebhookSender({
   };
   const agent = new Agent({ connect, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
 
-  async function send({ url, headers, body }: WebhookRequest): Promise<AttemptResult> {
+  async function send({ url, headers, body, timeoutMs: own }: WebhookRequest): Promise<AttemptResult> {
     const started = performance.now();
     let status: number | null = null;
     let retryAfterSeconds: number | null = null;
@@ -158,7 +159,7 @@ export function createWebhookSender({
     if (!target.ok) return result(`refused: ${target.reason}`);
 
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const timer = setTimeout(() => deadline.abort(), Math.min(own ?? timeoutMs, timeoutMs));
     try {
       const withAgent = Object.keys(headers).some((name) => name.toLowerCase() === 'user-agent')
         ? headers

@@ -13,12 +13,12 @@ const appServerOrOperator = { appServer: true, operator: true } as const;
  * The app a webhook call is about: an app server's own (naming another app is NOT_FOUND, as
  * for everything of another app), or for the operator the app `lookup` finds.
  */
-async function appIdFor(ctx: Context, lookup: () => Promise<string | null>, named?: string | null): Promise<string> {
+async function appIdFor(ctx: Context, lookup: () => Promise<string | null>, { named, what = 'App' }: { named?: string | null; what?: string } = {}): Promise<string> {
   if (ctx.viewer.kind === 'app') {
     if (named && named !== ctx.viewer.scope.appId) throw notFound('App');
     return ctx.viewer.scope.appId;
   }
-  return (await lookup()) ?? Promise.reject(notFound('App'));
+  return (await lookup()) ?? Promise.reject(notFound(what));
 }
 const ownApp = (ctx: Context) => appIdFor(ctx, async () => null);
 
@@ -112,9 +112,13 @@ const deliveryCursor = timeCursor<DeliveryRow>((d) => d.createdAt);
 builder.queryFields((t) => ({
   webhookEndpoints: t.field({
     type: [EndpointRef],
-    authScopes: appServer,
-    description: "The app's webhook endpoints, oldest first.",
-    resolve: async (_root, _args, ctx) => ctx.services.webhooks.endpoints(await ownApp(ctx)),
+    authScopes: appServerOrOperator,
+    description: "The app's webhook endpoints, oldest first. The operator names the app; an app server may omit it.",
+    args: { appId: t.arg.id({ required: false, validate: idSchema.nullish() }) },
+    resolve: async (_root, { appId }, ctx) =>
+      ctx.services.webhooks.endpoints(
+        await appIdFor(ctx, async () => (appId ? ((await ctx.services.stores.apps.byId(appId))?.id ?? null) : null), { named: appId }),
+      ),
   }),
   webhookEndpoint: t.field({
     type: EndpointRef,
@@ -129,7 +133,7 @@ builder.queryFields((t) => ({
     args: { endpointId: t.arg.id({ required: true, validate: idSchema }) },
     validate: pageArgsSchema,
     resolve: async (_root, args, ctx) => {
-      const appId = await appIdFor(ctx, () => ctx.services.webhooks.appOfEndpoint(args.endpointId));
+      const appId = await appIdFor(ctx, () => ctx.services.webhooks.appOfEndpoint(args.endpointId), { what: 'Webhook endpoint' });
       return keysetConnection(args, deliveryCursor, (page) => ctx.services.webhooks.deliveries(appId, args.endpointId, page));
     },
   }),
@@ -140,7 +144,7 @@ builder.queryFields((t) => ({
     args: { appId: t.arg.id({ required: true, validate: idSchema }) },
     validate: pageArgsSchema,
     resolve: async (_root, args, ctx) => {
-      const appId = await appIdFor(ctx, async () => (await ctx.services.stores.apps.byId(args.appId))?.id ?? null, args.appId);
+      const appId = await appIdFor(ctx, async () => (await ctx.services.stores.apps.byId(args.appId))?.id ?? null, { named: args.appId });
       return keysetConnection(args, deliveryCursor, (page) => ctx.services.webhooks.deadLetters(appId, page));
     },
   }),
@@ -177,13 +181,14 @@ builder.mutationFields((t) => ({
     authScopes: appServerOrOperator,
     description: 'Sends a dead letter again, with a fresh round of attempts and the same webhook-id.',
     args: { id: t.arg.id({ required: true, validate: idSchema }) },
-    resolve: async (_root, { id }, ctx) => ctx.services.webhooks.replayDeadLetter(await appIdFor(ctx, () => ctx.services.webhooks.appOfDelivery(id)), id),
+    resolve: async (_root, { id }, ctx) =>
+      ctx.services.webhooks.replayDeadLetter(await appIdFor(ctx, () => ctx.services.webhooks.appOfDelivery(id), { what: 'Webhook delivery' }), id),
   }),
   replayDeadLetters: t.int({
     authScopes: appServerOrOperator,
     description: "Sends every dead letter of an endpoint again; how many.",
     args: { endpointId: t.arg.id({ required: true, validate: idSchema }) },
     resolve: async (_root, { endpointId }, ctx) =>
-      ctx.services.webhooks.replayDeadLetters(await appIdFor(ctx, () => ctx.services.webhooks.appOfEndpoint(endpointId)), endpointId),
+      ctx.services.webhooks.replayDeadLetters(await appIdFor(ctx, () => ctx.services.webhooks.appOfEndpoint(endpointId), { what: 'Webhook endpoint' }), endpointId),
   }),
 }));
