@@ -40,6 +40,7 @@ const envSchema = z.object({
     .default('5,30,120,600,1800,7200,21600,43200'),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(1).default(5 * 24 * 3600),
   AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   TRUST_PROXY: z
     .string()
@@ -81,6 +82,8 @@ export type Config = Readonly<{
     allowPrivateTargets: boolean;
     /** An attempt that has not been answered in full by then failed. */
     timeoutMs: number;
+    /** An endpoint failing (no success) for this long is disabled when a delivery of it dies. */
+    disableAfterSeconds: number;
   }>;
   /** Failed authentications per client address per minute before fresh secret checks are refused. */
   authFailuresPerMinute: number;
@@ -161,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retrySchedule: Object.freeze(e.WEBHOOK_RETRY_SCHEDULE.split(',').map((part) => Number(part.trim()))),
       allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      disableAfterSeconds: e.WEBHOOK_DISABLE_AFTER_SECONDS,
     }),
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     typingTtlMs: e.TYPING_TTL_MS,

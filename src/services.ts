@@ -115,6 +115,7 @@ export function createServices(options: ServicesOptions) {
       sender: createWebhookSender({ allowPrivate: options.webhooks.allowPrivateTargets, timeoutMs: options.webhooks.timeoutMs }),
       secretKey,
       retrySchedule: options.webhooks.retrySchedule,
+      disableAfterSeconds: options.webhooks.disableAfterSeconds,
       onError: (err) => onError(err, 'a webhook attempt'),
     }),
     signingKeys: createSigningKeyService({ keyring, bus, onError: (err) => onError(err, 'announcing a signing key rotation') }),

@@ -181,6 +181,53 @@ describe('dead letters', () => {
   });
 });
 
+describe('an endpoint failing for long', () => {
+  let quick: TestServer;
+  beforeAll(async () => {
+    quick = await startServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_RETRY_SCHEDULE: '0.1', WEBHOOK_DISABLE_AFTER_SECONDS: '1' });
+  });
+  afterAll(() => quick?.close());
+
+  it('is disabled when a delivery dies after WEBHOOK_DISABLE_AFTER_SECONDS without a success, and the app is told on its other endpoints', async () => {
+    const app = await seedApp(quick);
+    const [alice, bob] = (await seedUsers(quick, app, 2)) as [SeededUser, SeededUser];
+    const conversationId = await seedGroup(quick, alice, [bob]);
+    const dead = await receiver(() => 500);
+    const watcher = await receiver();
+    const make = async (url: string, events: string[]) =>
+      (await ok(quick.graphqlUrl, Create, { input: { url, events } }, asApp(app))).createWebhookEndpoint.endpoint;
+    const failing = await make(dead.url, ['conversation.message.created']);
+    await make(watcher.url, ['webhook.endpoint.disabled']);
+    const status = async () => (await ok(quick.graphqlUrl, Endpoints, {}, asApp(app))).webhookEndpoints.find((e) => e.id === failing.id)!;
+
+    // Keep failing until the endpoint has been failing for a second when a delivery dies.
+    await eventually(async () => {
+      await ok(quick.graphqlUrl, Send, { input: { conversationId, body: 'still there?' } }, { token: alice.token });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect((await status()).status).toBe('DISABLED');
+    }, 20_000);
+    expect((await status()).disabledReason).toMatch(/^Failing since .* without a successful delivery$/);
+    await eventually(() => expect(watcher.received).toHaveLength(1));
+    const told = JSON.parse(watcher.received[0]!.body) as { type: string; data: { endpointId: string; url: string } };
+    expect(told).toMatchObject({ type: 'webhook.endpoint.disabled', data: { endpointId: failing.id, url: dead.url } });
+  });
+
+  it('a success in between starts the count again: an endpoint that recovers is not disabled', async () => {
+    const app = await seedApp(quick);
+    const [alice, bob] = (await seedUsers(quick, app, 2)) as [SeededUser, SeededUser];
+    const conversationId = await seedGroup(quick, alice, [bob]);
+    // Fails everything but every third request: no stretch of a second without a success.
+    const flaky = await receiver((n) => (n % 3 === 0 ? 200 : 500));
+    const endpoint = (await ok(quick.graphqlUrl, Create, { input: { url: flaky.url, events: ['conversation.message.created'] } }, asApp(app))).createWebhookEndpoint.endpoint;
+    for (let i = 0; i < 6; i++) {
+      await ok(quick.graphqlUrl, Send, { input: { conversationId, body: `m${i}` } }, { token: alice.token });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await eventually(async () => expect((await ok(quick.graphqlUrl, Deliveries, { endpointId: endpoint.id }, asApp(app))).webhookDeliveries.edges.every((e) => e.node.status !== 'PENDING')).toBe(true));
+    expect((await ok(quick.graphqlUrl, Endpoints, {}, asApp(app))).webhookEndpoints[0]).toMatchObject({ id: endpoint.id, status: 'ENABLED' });
+  });
+});
+
 describe('managing endpoints', () => {
   it('update, disable and enable, delete', async () => {
     const { app, alice, conversationId } = await setup();

@@ -13,6 +13,7 @@ CREATE TABLE "webhook_endpoint" (
     "description" TEXT,
     "status" "WebhookEndpointStatus" NOT NULL DEFAULT 'ENABLED',
     "disabled_reason" TEXT,
+    "failing_since" TIMESTAMPTZ(3),
     "secret" TEXT NOT NULL,
     "previous_secret" TEXT,
     "previous_secret_expires_at" TIMESTAMPTZ(3),

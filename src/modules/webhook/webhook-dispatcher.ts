@@ -1,8 +1,12 @@
 import { Webhook } from 'standardwebhooks';
 import { decrypt } from '../../auth/secrets.ts';
+import { newId } from '../../lib/ids.ts';
 import type { WebhookSender } from './http-sender.ts';
 import type { DeliveryRow, EndpointRow, WebhookStore } from './webhook.store.ts';
 import { laneOf, type DeliveryJob, type WebhookQueue } from './webhook-queue.ts';
+
+/** The event the app gets on its other endpoints when one is disabled for failing too long. */
+export const ENDPOINT_DISABLED = 'webhook.endpoint.disabled';
 
 /** ±20 %: receivers that failed together are not all retried in the same second. */
 const JITTER = 0.2;
@@ -43,9 +47,34 @@ export function createWebhookDispatcher(deps: {
   sender: WebhookSender;
   secretKey: string;
   retrySchedule: readonly number[];
+  /** WEBHOOK_DISABLE_AFTER_SECONDS: failing for this long, an endpoint is disabled when one of its deliveries dies. */
+  disableAfterSeconds: number;
   onError: (err: unknown) => void;
 }) {
-  const { store, queue, sender, secretKey, retrySchedule } = deps;
+  const { store, queue, sender, secretKey, retrySchedule, disableAfterSeconds } = deps;
+
+  /**
+   * A delivery died: if its endpoint has not succeeded for disableAfterSeconds, it is disabled,
+   * and the app is told on its other endpoints (`webhook.endpoint.disabled`), as well as in
+   * the endpoint's status and disabledReason.
+   */
+  async function disableIfFailingLong(delivery: DeliveryRow & { endpoint: EndpointRow }) {
+    const { endpoint } = delivery;
+    const before = new Date(Date.now() - disableAfterSeconds * 1000);
+    const since = endpoint.failingSince ?? new Date();
+    const reason = `Failing since ${since.toISOString()}: disabled after ${disableAfterSeconds} seconds without a successful delivery`;
+    if (!(await store.disableIfFailingSince(delivery.appId, endpoint.id, before, reason))) return;
+    const type = ENDPOINT_DISABLED;
+    const others = await store.endpointsFor(delivery.appId, type);
+    const payload = {
+      type,
+      timestamp: new Date().toISOString(),
+      data: { appId: delivery.appId, endpointId: endpoint.id, url: endpoint.url, reason, failingSince: since.toISOString() },
+    };
+    const rows = others.map((other) => ({ id: newId.webhookDelivery(), endpointId: other.id, appId: delivery.appId, eventType: type, conversationId: null, seq: null, payload }));
+    await store.insertDeliveries(rows);
+    await queue.enqueue(null, rows.map((row) => ({ deliveryId: row.id, lane: laneOf(row) })));
+  }
 
   async function attempt(deliveryId: string) {
     const delivery = await store.deliveryForAttempt(deliveryId);
@@ -80,12 +109,14 @@ export function createWebhookDispatcher(deps: {
     await settle(delivery, number, result);
   }
 
-  async function settle(delivery: DeliveryRow, number: number, result: Awaited<ReturnType<WebhookSender['send']>>) {
+  async function settle(delivery: DeliveryRow & { endpoint: EndpointRow }, number: number, result: Awaited<ReturnType<WebhookSender['send']>>) {
     const last = { lastStatus: result.status, lastError: result.error ?? (result.ok ? null : `HTTP ${result.status}`) };
     if (result.ok) {
       await store.finishDelivery(delivery.id, { status: 'SUCCEEDED', deliveredAt: new Date(), ...last });
+      await store.markHealthy(delivery.appId, delivery.endpointId);
       return;
     }
+    await store.markFailing(delivery.appId, delivery.endpointId, new Date());
     if (result.status === 410) {
       // Gone: the receiver asks never to be called again.
       await store.updateEndpoint(delivery.appId, delivery.endpointId, { status: 'DISABLED', disabledReason: 'The receiver answered 410 Gone' });
@@ -95,6 +126,7 @@ export function createWebhookDispatcher(deps: {
     const inRound = number - delivery.roundStart;
     if (inRound > retrySchedule.length) {
       await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), ...last });
+      await disableIfFailingLong(delivery);
       return;
     }
     const nextAttemptAt = new Date(Date.now() + retryDelaySeconds(retrySchedule, inRound + 1, result.retryAfterSeconds) * 1000);

@@ -5,11 +5,12 @@ import { badInput, notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
 import { checkEndpointUrl } from './target-policy.ts';
+import { ENDPOINT_DISABLED } from './webhook-dispatcher.ts';
 import type { EndpointRow, WebhookStore } from './webhook.store.ts';
 import { laneOf, type WebhookQueue } from './webhook-queue.ts';
 
 /** What an endpoint may subscribe to: the persisted events (typing and read receipts are live only), or "*". */
-export const WEBHOOK_EVENT_TYPES: readonly string[] = [...Object.values(EventType), '*'];
+export const WEBHOOK_EVENT_TYPES: readonly string[] = [...Object.values(EventType), ENDPOINT_DISABLED, '*'];
 /** How long the secret before a rotation keeps signing (Standard Webhooks: both sign meanwhile). */
 export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 

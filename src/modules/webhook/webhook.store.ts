@@ -30,6 +30,20 @@ export function createWebhookStore(db: Db) {
     },
     deleteEndpoint: async (appId: string, id: string) => (await db.webhookEndpoint.deleteMany({ where: { id, appId } })).count > 0,
 
+    /** An endpoint's health: the first failure since the last success is kept, a success clears it. */
+    markFailing: (appId: string, id: string, at: Date) =>
+      db.webhookEndpoint.updateMany({ where: { id, appId, failingSince: null }, data: { failingSince: at } }),
+    markHealthy: (appId: string, id: string) =>
+      db.webhookEndpoint.updateMany({ where: { id, appId, failingSince: { not: null } }, data: { failingSince: null } }),
+    /** Disables the endpoint if it has been failing since `before` or earlier; true if this call did. */
+    disableIfFailingSince: async (appId: string, id: string, before: Date, reason: string) =>
+      (
+        await db.webhookEndpoint.updateMany({
+          where: { id, appId, status: 'ENABLED', failingSince: { lte: before } },
+          data: { status: 'DISABLED', disabledReason: reason },
+        })
+      ).count === 1,
+
     /** The app's enabled endpoints that want `type` (the write path: one indexed query per event). */
     endpointsFor: (appId: string, type: string) =>
       db.webhookEndpoint.findMany({
