@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { newId } from '../../src/lib/ids.ts';
 import { schema } from '../../src/schema/index.ts';
 import { graphql } from '../generated/index.ts';
 import { execute, ok, type Credential } from '../helpers/client.ts';
 import { createDatabase } from '../helpers/databases.ts';
+import { startReceiver } from '../helpers/receiver.ts';
 import { seedApp, seedGroup, seedUser, seedUsers, type SeededApp, type SeededUser } from '../helpers/seed.ts';
 import { startServer, testStore, type TestServer } from '../helpers/server.ts';
 import { connectWs, disposeAllWs, eventually, subscribeWs, type WsCredential } from '../helpers/ws.ts';
@@ -28,6 +30,8 @@ type Row = Record<Column, Cell>;
 
 const OPERATOR: Row = { anonymous: 'UNAUTHENTICATED', operator: '✓', 'app server': 'FORBIDDEN', 'app server as a user': '—', 'end user': 'FORBIDDEN' };
 const APP_SERVER: Row = { anonymous: 'UNAUTHENTICATED', operator: 'FORBIDDEN', 'app server': '✓', 'app server as a user': '—', 'end user': 'FORBIDDEN' };
+/** Webhook endpoints (to list), deliveries and dead letters: the app's, and the operator's to look into and replay. */
+const APP_SERVER_OR_OPERATOR: Row = { ...APP_SERVER, operator: '✓' };
 /** An app server must name the user it acts as: without asUserId it is BAD_USER_INPUT. */
 const END_USER: Row = { anonymous: 'UNAUTHENTICATED', operator: 'FORBIDDEN', 'app server': 'BAD_USER_INPUT', 'app server as a user': '✓', 'end user': '✓' };
 /** presence: an app server may also ask for any user of its app as itself. */
@@ -115,6 +119,30 @@ const Typing = graphql(`
   mutation MatrixTyping($conversationId: ID!, $asUserId: ID) { sendTyping(conversationId: $conversationId, typing: false, asUserId: $asUserId) }
 `);
 
+const WebhookEndpoints = graphql(`query MatrixWebhookEndpoints($appId: ID) { webhookEndpoints(appId: $appId) { id } }`);
+const WebhookEndpoint = graphql(`query MatrixWebhookEndpoint($id: ID!) { webhookEndpoint(id: $id) { id } }`);
+const WebhookDeliveries = graphql(`
+  query MatrixWebhookDeliveries($endpointId: ID!) { webhookDeliveries(endpointId: $endpointId, first: 1) { edges { node { id } } } }
+`);
+const DeadLetters = graphql(`query MatrixDeadLetters($appId: ID!) { deadLetters(appId: $appId, first: 1) { edges { node { id } } } }`);
+const CreateWebhookEndpoint = graphql(`
+  mutation MatrixCreateWebhookEndpoint($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } } }
+`);
+const UpdateWebhookEndpoint = graphql(`
+  mutation MatrixUpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) { id } }
+`);
+const DeleteWebhookEndpoint = graphql(`mutation MatrixDeleteWebhookEndpoint($id: ID!) { deleteWebhookEndpoint(id: $id) }`);
+const RotateWebhookEndpointSecret = graphql(`
+  mutation MatrixRotateWebhookEndpointSecret($id: ID!) { rotateWebhookEndpointSecret(id: $id) { endpoint { id } } }
+`);
+const ReplayDeadLetter = graphql(`mutation MatrixReplayDeadLetter($id: ID!) { replayDeadLetter(id: $id) { id } }`);
+const ReplayDeadLetters = graphql(`mutation MatrixReplayDeadLetters($endpointId: ID!) { replayDeadLetters(endpointId: $endpointId) }`);
+const ModerationHook = graphql(`query MatrixModerationHook { moderationHook { url } }`);
+const SetModerationHook = graphql(`
+  mutation MatrixSetModerationHook($input: SetModerationHookInput!) { setModerationHook(input: $input) { hook { url } } }
+`);
+const RemoveModerationHook = graphql(`mutation MatrixRemoveModerationHook { removeModerationHook }`);
+
 const ConversationEvents = graphql(`
   subscription MatrixConversationEvents($conversationId: ID!, $asUserId: ID) {
     conversationEvents(conversationId: $conversationId, afterSeq: 0, asUserId: $asUserId) { type }
@@ -135,6 +163,15 @@ let alice: SeededUser, bob: SeededUser;
 let conv: string;
 /** An OAuth2 access token of `app`'s key (POST /v1/auth/token): it must do exactly what the key does. */
 let accessToken: string;
+/**
+ * A local receiver that answers 200 `{"action":"allow"}` at once, never off this machine
+ * (hence WEBHOOK_ALLOW_PRIVATE_TARGETS): `app`'s webhook endpoint (every event of the other
+ * cells and every replayed dead letter is delivered there) and its moderation hook (asked
+ * before every message of `app` is stored, it lets each one through unchanged, so the
+ * message cells are not affected by it).
+ */
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let endpointId: string;
 
 let dropDatabase = async () => {};
 
@@ -142,7 +179,8 @@ beforeAll(async () => {
   // Rotating the signing key changes it for every server on the store: on PostgreSQL, a database of our own.
   const own = testStore() === 'postgres' ? await createDatabase(inject('adminDatabaseUrl'), 'parley_matrix') : undefined;
   if (own) dropDatabase = async () => void (await own.drop());
-  server = await startServer(own ? { DATABASE_URL: own.url } : {});
+  receiver = await startReceiver((_n, _request, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"action":"allow"}'));
+  server = await startServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', ...(own ? { DATABASE_URL: own.url } : {}) });
   [app, spare] = await Promise.all([seedApp(server), seedApp(server)]);
   [alice, bob] = (await seedUsers(server, app, 2)) as [SeededUser, SeededUser];
   conv = await seedGroup(server, alice, [bob]);
@@ -154,10 +192,13 @@ beforeAll(async () => {
   });
   expect(res.status).toBe(200);
   accessToken = ((await res.json()) as { access_token: string }).access_token;
+  endpointId = (await ok(server.graphqlUrl, CreateWebhookEndpoint, { input: { url: receiver.url } }, { apiKey: app.apiKey })).createWebhookEndpoint.endpoint.id;
+  await setModerationHook();
 });
 afterEach(() => disposeAllWs());
 afterAll(async () => {
   await server?.close();
+  await receiver?.close();
   await dropDatabase();
 });
 
@@ -215,6 +256,40 @@ const admin = () => ({ token: server.adminToken });
 const unique = () => Math.random().toString(36).slice(2, 10);
 /** A message Alice sent in `conv`, fresh for each call that edits or deletes one. */
 const aliceMessage = async () => (await ok(server.graphqlUrl, Send, { input: { conversationId: conv, body: 'mine' } }, { token: alice.token })).sendMessage.id;
+/**
+ * A fresh dead letter of `app`'s endpoint, for each call that replays one. Written to the
+ * store directly: a real one takes a failing receiver and the whole retry schedule, which
+ * is webhooks.test.ts's subject; here only who may replay it matters. Replayed, it goes to
+ * `receiver`, which takes it.
+ */
+async function deadLetter() {
+  const delivery = await server.deps.db.prisma.webhookDelivery.create({
+    data: {
+      id: newId.webhookDelivery(),
+      endpointId,
+      appId: app.appId,
+      eventType: 'conversation.message.created',
+      conversationId: conv,
+      seq: 1,
+      payload: { type: 'conversation.message.created', timestamp: new Date().toISOString(), data: { conversationId: conv, seq: 1 } },
+      status: 'FAILED',
+      attempts: 3,
+      lastStatus: 503,
+      failedAt: new Date(),
+    },
+  });
+  return delivery.id;
+}
+/** An endpoint of `app`'s own, for each call that deletes one. */
+const newEndpoint = async () =>
+  (await ok(server.graphqlUrl, CreateWebhookEndpoint, { input: { url: receiver.url, events: ['conversation.member.left'] } }, { apiKey: app.apiKey }))
+    .createWebhookEndpoint.endpoint.id;
+/**
+ * Sets `app`'s moderation hook (again: a new secret) at `receiver`, for the cells that read or
+ * remove one. Fail open as well: should the receiver ever not answer, messages still go through.
+ */
+const setModerationHook = () =>
+  ok(server.graphqlUrl, SetModerationHook, { input: { url: receiver.url, failOpen: true, timeoutMs: 2000 } }, { apiKey: app.apiKey });
 /** Connects and disconnects Bob: a presence change for whoever may see him. */
 async function toggleBob() {
   const ws = connectWs(server, { token: bob.token });
@@ -254,6 +329,59 @@ const ops: Op[] = [
     row: APP_SERVER,
     // A user of its own: Alice's token must keep working for the other cells.
     call: async (c) => http(RevokeUserSessions, { userId: (await seedUser(server, app)).id }, c),
+  },
+
+  // Webhooks: the app's endpoints; their deliveries and dead letters, the operator's too.
+  // The operator must name the app; an app server may (its own), or omit it (isolation.test.ts).
+  { field: 'Query.webhookEndpoints', row: APP_SERVER_OR_OPERATOR, call: (c) => http(WebhookEndpoints, { appId: app.appId }, c) },
+  { field: 'Query.webhookEndpoint', row: APP_SERVER, call: (c) => http(WebhookEndpoint, { id: endpointId }, c) },
+  { field: 'Query.webhookDeliveries', row: APP_SERVER_OR_OPERATOR, call: (c) => http(WebhookDeliveries, { endpointId }, c) },
+  { field: 'Query.deadLetters', row: APP_SERVER_OR_OPERATOR, call: (c) => http(DeadLetters, { appId: app.appId }, c) },
+  {
+    field: 'Mutation.createWebhookEndpoint',
+    row: APP_SERVER,
+    call: (c) => http(CreateWebhookEndpoint, { input: { url: receiver.url, events: ['conversation.member.left'] } }, c),
+  },
+  {
+    field: 'Mutation.updateWebhookEndpoint',
+    row: APP_SERVER,
+    call: (c) => http(UpdateWebhookEndpoint, { id: endpointId, input: { description: `matrix-${unique()}` } }, c),
+  },
+  { field: 'Mutation.deleteWebhookEndpoint', row: APP_SERVER, call: async (c) => http(DeleteWebhookEndpoint, { id: await newEndpoint() }, c) },
+  { field: 'Mutation.rotateWebhookEndpointSecret', row: APP_SERVER, call: (c) => http(RotateWebhookEndpointSecret, { id: endpointId }, c) },
+  { field: 'Mutation.replayDeadLetter', row: APP_SERVER_OR_OPERATOR, call: async (c) => http(ReplayDeadLetter, { id: await deadLetter() }, c) },
+  {
+    field: 'Mutation.replayDeadLetters',
+    row: APP_SERVER_OR_OPERATOR,
+    // A count: at least the one dead letter written for this call (a count of 0 would not pass as ✓).
+    call: async (c) => {
+      await deadLetter();
+      return http(ReplayDeadLetters, { endpointId }, c);
+    },
+  },
+
+  // The moderation hook: the app's alone. Each call first makes sure `app` has one: the query
+  // answers null without, and removing none is false; neither would pass as ✓.
+  {
+    field: 'Query.moderationHook',
+    row: APP_SERVER,
+    call: async (c) => {
+      await setModerationHook();
+      return http(ModerationHook, {}, c);
+    },
+  },
+  {
+    field: 'Mutation.setModerationHook',
+    row: APP_SERVER,
+    call: (c) => http(SetModerationHook, { input: { url: receiver.url, failOpen: true } }, c),
+  },
+  {
+    field: 'Mutation.removeModerationHook',
+    row: APP_SERVER,
+    call: async (c) => {
+      await setModerationHook();
+      return http(RemoveModerationHook, {}, c);
+    },
   },
 
   // End user, or an app server acting as one (Alice, a member of `conv`).

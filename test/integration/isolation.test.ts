@@ -84,6 +84,37 @@ const Typing = graphql(`
     sendTyping(conversationId: $conversationId, typing: true, asUserId: $asUserId)
   }
 `);
+const HookEndpoints = graphql(`query IsolationWebhookEndpoints($appId: ID) { webhookEndpoints(appId: $appId) { id appId url } }`);
+const HookEndpoint = graphql(`query IsolationWebhookEndpoint($id: ID!) { webhookEndpoint(id: $id) { id appId url events } }`);
+const HookDeliveries = graphql(`
+  query IsolationWebhookDeliveries($endpointId: ID!) {
+    webhookDeliveries(endpointId: $endpointId, first: 100) { edges { node { id endpointId payload status } } }
+  }
+`);
+const DeadLetters = graphql(`
+  query IsolationDeadLetters($appId: ID!) { deadLetters(appId: $appId, first: 100) { edges { node { id endpointId payload } } } }
+`);
+const CreateHook = graphql(`
+  mutation IsolationCreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) { secret endpoint { id appId url } }
+  }
+`);
+const UpdateHook = graphql(`
+  mutation IsolationUpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {
+    updateWebhookEndpoint(id: $id, input: $input) { id appId url status }
+  }
+`);
+const DeleteHook = graphql(`mutation IsolationDeleteWebhookEndpoint($id: ID!) { deleteWebhookEndpoint(id: $id) }`);
+const RotateHook = graphql(`
+  mutation IsolationRotateWebhookEndpointSecret($id: ID!) { rotateWebhookEndpointSecret(id: $id) { secret endpoint { id } } }
+`);
+const ReplayDead = graphql(`mutation IsolationReplayDeadLetter($id: ID!) { replayDeadLetter(id: $id) { id status payload } }`);
+const ReplayAllDead = graphql(`mutation IsolationReplayDeadLetters($endpointId: ID!) { replayDeadLetters(endpointId: $endpointId) }`);
+const ModHook = graphql(`query IsolationModerationHook { moderationHook { url failOpen timeoutMs } }`);
+const SetModHook = graphql(`
+  mutation IsolationSetModerationHook($input: SetModerationHookInput!) { setModerationHook(input: $input) { secret hook { url failOpen } } }
+`);
+const RemoveModHook = graphql(`mutation IsolationRemoveModerationHook { removeModerationHook }`);
 const Tenants = graphql(`query IsolationTenants { tenants(first: 100) { edges { node { id name } } } }`);
 const Tenant = graphql(`query IsolationTenant($id: ID!) { tenant(id: $id) { id name plan } }`);
 const Apps = graphql(`query IsolationApps($tenantId: ID!) { apps(tenantId: $tenantId) { id name apiKeys { id } } }`);
@@ -100,21 +131,36 @@ let A: SeededApp, B: SeededApp;
 let a1: SeededUser, a2: SeededUser, a3: SeededUser, b1: SeededUser, b2: SeededUser;
 let convA: string, convB: string;
 let messageIds: string[];
+/** App A's webhook endpoint, and a dead letter of it. */
+let endpointA: string, deadLetterA: string;
 const bodies = ['A-secret-body-one', 'A-secret-body-two'];
 const hijackName = `isolation-hijack-${newId.message()}`;
+/**
+ * Webhook targets on loopback (the server allows private targets): nothing here is ever
+ * delivered, and if something were, it would not leave this machine. Nothing listens on port 9.
+ */
+const hookA = 'http://127.0.0.1:9/A-secret-hook';
+const hookB = 'http://127.0.0.1:9/isolation-b';
+/**
+ * App A's moderation hook, set after A's messages: nothing of A's is sent afterwards, so it is
+ * never asked (and nothing listens there). B's (set by setModerationHook's row) fails open.
+ */
+const moderationA = 'http://127.0.0.1:9/A-secret-moderation';
+const moderationB = 'http://127.0.0.1:9/isolation-b-moderation';
 
 /** What an operation is aimed at: app A's real ids, or well-formed ids that exist nowhere. */
 type Target = {
   conversationId: string; messageId: string; userId: string; otherUserId: string;
-  externalId: string; tenantId: string; appId: string; apiKeyId: string;
+  externalId: string; tenantId: string; appId: string; apiKeyId: string; endpointId: string; deliveryId: string;
 };
 const targetA = (): Target => ({
   conversationId: convA, messageId: messageIds[0]!, userId: a1.id, otherUserId: a2.id, externalId: a1.externalId,
-  tenantId: A.tenantId, appId: A.appId, apiKeyId: A.apiKeyId,
+  tenantId: A.tenantId, appId: A.appId, apiKeyId: A.apiKeyId, endpointId: endpointA, deliveryId: deadLetterA,
 });
 const nowhere = (): Target => ({
   conversationId: newId.conversation(), messageId: newId.message(), userId: newId.user(), otherUserId: newId.user(),
   externalId: `nobody-${newId.message()}`, tenantId: newId.tenant(), appId: newId.app(), apiKeyId: newId.apiKeyId(),
+  endpointId: newId.webhookEndpoint(), deliveryId: newId.webhookDelivery(),
 });
 
 type CallerName = 'B key as B user' | 'B user token' | 'B key as A user' | 'B key (app)' | 'A key (app)' | 'A user token';
@@ -231,6 +277,40 @@ const ops: Op[] = [
     outcomes: asActor('NOT_FOUND'),
   },
   { op: 'sendTyping', call: (t, c) => run(Typing, { conversationId: t.conversationId, asUserId: c.asUserId }, c), outcomes: asActor('NOT_FOUND') },
+
+  // Webhooks: an app server's own endpoints, deliveries and dead letters only.
+  { op: 'webhookEndpoints', variant: 'no appId', call: (_t, c) => run(HookEndpoints, {}, c), outcomes: asApp('NO_A_DATA') },
+  { op: 'webhookEndpoints', variant: "A's app", call: (t, c) => run(HookEndpoints, { appId: t.appId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'webhookEndpoints', variant: "B's own app", call: (_t, c) => run(HookEndpoints, { appId: B.appId }, c), outcomes: asApp('NO_A_DATA') },
+  { op: 'webhookEndpoint', call: (t, c) => run(HookEndpoint, { id: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'webhookDeliveries', call: (t, c) => run(HookDeliveries, { endpointId: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'deadLetters', variant: "A's app", call: (t, c) => run(DeadLetters, { appId: t.appId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'deadLetters', variant: "B's own app", call: (_t, c) => run(DeadLetters, { appId: B.appId }, c), outcomes: asApp('NO_A_DATA') },
+  {
+    op: 'createWebhookEndpoint',
+    // It has no id to aim at A: it must create B's endpoint (A's appId in the answer would fail the row).
+    call: (_t, c) => run(CreateHook, { input: { url: hookB, events: ['conversation.member.left'] } }, c),
+    outcomes: asApp('NO_A_DATA'),
+  },
+  {
+    op: 'updateWebhookEndpoint',
+    call: (t, c) => run(UpdateHook, { id: t.endpointId, input: { url: hookB, events: ['*'], status: 'DISABLED' } }, c),
+    outcomes: asApp('NOT_FOUND'),
+  },
+  { op: 'deleteWebhookEndpoint', call: (t, c) => run(DeleteHook, { id: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'rotateWebhookEndpointSecret', call: (t, c) => run(RotateHook, { id: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'replayDeadLetter', call: (t, c) => run(ReplayDead, { id: t.deliveryId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'replayDeadLetters', call: (t, c) => run(ReplayAllDead, { endpointId: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
+
+  // The moderation hook: no id to aim at A; each call must read, set or remove B's own, never A's
+  // (A's URL in an answer fails the row; the snapshot proves A's hook unchanged).
+  { op: 'moderationHook', call: (_t, c) => run(ModHook, {}, c), outcomes: asApp('NO_A_DATA') },
+  {
+    op: 'setModerationHook',
+    call: (_t, c) => run(SetModHook, { input: { url: moderationB, failOpen: true, timeoutMs: 100 } }, c),
+    outcomes: asApp('NO_A_DATA'),
+  },
+  { op: 'removeModerationHook', call: (_t, c) => run(RemoveModHook, {}, c), outcomes: asApp('NO_A_DATA') },
 ];
 
 const SigningKeys = graphql(`query IsolationSigningKeys { signingKeys { kid } }`);
@@ -270,7 +350,9 @@ const rowsOf = (list: Op[]) =>
   );
 
 /** Everything of app A that must never show up in an answer to app B. */
-const secretsOfA = () => [A.tenantId, A.appId, A.apiKeyId, a1.id, a2.id, a3.id, convA, ...messageIds, ...bodies, 'A-secret-title'];
+const secretsOfA = () => [
+  A.tenantId, A.appId, A.apiKeyId, a1.id, a2.id, a3.id, convA, ...messageIds, ...bodies, 'A-secret-title', endpointA, deadLetterA, hookA, moderationA,
+];
 
 /** App A's rows as the store holds them, to prove the matrix changed none of them. */
 async function snapshotA() {
@@ -286,12 +368,16 @@ async function snapshotA() {
     members: await p.membership.findMany({ where: { appId }, orderBy: [{ conversationId: 'asc' }, { userId: 'asc' }] }),
     messages: await p.message.findMany({ where: { appId }, orderBy: { seq: 'asc' } }),
     events: await p.conversationEvent.findMany({ where: { appId }, orderBy: { seq: 'asc' } }),
+    webhookEndpoints: await p.webhookEndpoint.findMany({ where: { appId }, orderBy: { id: 'asc' } }),
+    webhookDeliveries: await p.webhookDelivery.findMany({ where: { appId }, orderBy: { id: 'asc' } }),
+    webhookAttempts: await p.webhookAttempt.findMany({ where: { delivery: { appId } }, orderBy: [{ deliveryId: 'asc' }, { attempt: 'asc' }] }),
+    moderationHook: await p.moderationHook.findUnique({ where: { appId } }),
   };
 }
 let before: Awaited<ReturnType<typeof snapshotA>>;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' });
   [A, B] = await Promise.all([seedApp(server), seedApp(server)]);
   [a1, a2, a3] = (await seedUsers(server, A, 3)) as [SeededUser, SeededUser, SeededUser];
   [b1, b2] = (await seedUsers(server, B, 2)) as [SeededUser, SeededUser];
@@ -310,6 +396,28 @@ beforeAll(async () => {
     messageIds.push((await ok(server.graphqlUrl, Send, { input: { conversationId: convA, body } }, { token: sender.token })).sendMessage.id);
   }
   await ok(server.graphqlUrl, Read, { conversationId: convA, seq: 1 }, { token: a2.token });
+  // After A's events: the endpoint gets no delivery that a worker could change under the snapshot.
+  endpointA = (await ok(server.graphqlUrl, CreateHook, { input: { url: hookA } }, { apiKey: A.apiKey })).createWebhookEndpoint.endpoint.id;
+  // A dead letter written to the store directly (a real one takes a failing receiver and the
+  // whole retry schedule, webhooks.test.ts's subject): it stays FAILED unless replayed, so the
+  // snapshot proves B's replays did not reach it.
+  deadLetterA = newId.webhookDelivery();
+  await server.deps.db.prisma.webhookDelivery.create({
+    data: {
+      id: deadLetterA,
+      endpointId: endpointA,
+      appId: A.appId,
+      eventType: 'conversation.message.created',
+      conversationId: convA,
+      seq: 1,
+      payload: { type: 'conversation.message.created', data: { conversationId: convA, seq: 1, message: { id: messageIds[0], body: bodies[0] } } },
+      status: 'FAILED',
+      attempts: 3,
+      lastStatus: 503,
+      failedAt: new Date(),
+    },
+  });
+  await ok(server.graphqlUrl, SetModHook, { input: { url: moderationA } }, { apiKey: A.apiKey });
   before = await snapshotA();
 });
 afterAll(() => server?.close());
@@ -372,6 +480,17 @@ describe('tenant isolation', () => {
     expect(await p.app.count({ where: { name: hijackName } })).toBe(0);
     expect(await p.conversation.count({ where: { appId: B.appId } })).toBe(1);
     expect(await p.membership.count({ where: { conversationId: convB } })).toBe(2);
+    // B's key made one endpoint (createWebhookEndpoint's row), B's own; A's dead letter is still dead.
+    expect(await p.webhookEndpoint.findMany({ where: { url: { in: [hookA, hookB] } }, select: { appId: true, url: true }, orderBy: { url: 'asc' } })).toEqual([
+      { appId: A.appId, url: hookA },
+      { appId: B.appId, url: hookB },
+    ]);
+    const dead = (await ok(server.graphqlUrl, DeadLetters, { appId: A.appId }, { apiKey: A.apiKey })).deadLetters.edges.map((e) => e.node.id);
+    expect(dead).toEqual([deadLetterA]);
+    // A's moderation hook is A's still; B's key set one of its own and removed it.
+    expect(before.moderationHook?.url).toBe(moderationA);
+    expect((await ok(server.graphqlUrl, ModHook, {}, { apiKey: A.apiKey })).moderationHook?.url).toBe(moderationA);
+    expect(await p.moderationHook.findUnique({ where: { appId: B.appId } })).toBeNull();
   });
 
   it("a store write under app A's scope cannot change app B's rows, whatever ids it is given", async () => {

@@ -8,6 +8,10 @@ import { laneOf, type DeliveryJob, type WebhookQueue } from './webhook-queue.ts'
 /** The event the app gets on its other endpoints when one is disabled for failing too long. */
 export const ENDPOINT_DISABLED = 'webhook.endpoint.disabled';
 
+/** How long a delivery waits for an earlier one of its lane, at most; and how often it looks again. */
+const ORDER_WAIT_MS = 5 * 60_000;
+const ORDER_RECHECK_MS = 200;
+
 /** ±20 %: receivers that failed together are not all retried in the same second. */
 const JITTER = 0.2;
 
@@ -82,6 +86,13 @@ export function createWebhookDispatcher(deps: {
     const { endpoint } = delivery;
     if (endpoint.status !== 'ENABLED') {
       await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), lastError: 'endpoint disabled' });
+      return;
+    }
+    // Order across workers: while an earlier event of this lane is queued or being attempted
+    // elsewhere, this one waits a moment (an earlier one waiting for a retry does not hold it
+    // up, nor one stuck for longer than ORDER_WAIT_MS).
+    if (await store.earlierInFlight(delivery, new Date(Date.now() - ORDER_WAIT_MS))) {
+      await queue.enqueue(null, [{ deliveryId: delivery.id, lane: laneOf(delivery) }], new Date(Date.now() + ORDER_RECHECK_MS));
       return;
     }
     if (!(await store.claimAttempt(delivery.id, delivery.attempts))) return;

@@ -64,6 +64,22 @@ export function createWebhookStore(db: Db) {
      */
     claimAttempt: async (id: string, attempts: number) =>
       (await db.webhookDelivery.updateMany({ where: { id, status: 'PENDING', attempts }, data: { attempts: attempts + 1, nextAttemptAt: null } })).count === 1,
+    /**
+     * An earlier delivery of the same lane (endpoint, conversation) that is queued or in flight
+     * (PENDING, no retry scheduled), younger than `since`: the later one waits for it.
+     */
+    earlierInFlight: async (delivery: Pick<DeliveryRow, 'id' | 'endpointId' | 'conversationId'>, since: Date) =>
+      (await db.webhookDelivery.findFirst({
+        where: {
+          endpointId: delivery.endpointId,
+          conversationId: delivery.conversationId,
+          status: 'PENDING',
+          nextAttemptAt: null,
+          id: { lt: delivery.id },
+          createdAt: { gt: since },
+        },
+        select: { id: true },
+      })) !== null,
     recordAttempt: (row: Omit<AttemptRow, 'at'>) => db.webhookAttempt.create({ data: row }),
     finishDelivery: (id: string, data: Prisma.WebhookDeliveryUpdateInput) => db.webhookDelivery.update({ where: { id }, data }),
     /** Dead letters back to pending, for a new round of attempts (the log keeps the old ones); the ids that were. */
