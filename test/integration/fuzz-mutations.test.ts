@@ -2,6 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import * as fc from 'fast-check';
 import { Kind, type FieldNode, type GraphQLInputObjectType, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { newId } from '../../src/lib/ids.ts';
 import { schema } from '../../src/schema/index.ts';
 import { graphql } from '../generated/index.ts';
 import { execute, ok, type Credential, type GqlResponse } from '../helpers/client.ts';
@@ -90,6 +91,28 @@ const RotateSigningKey = graphql(`
 const UpsertUser = graphql(`
   mutation FuzzUpsertUser($input: UpsertUserInput!) { upsertUser(input: $input) { id externalId displayName metadata } }
 `);
+const CreateWebhookEndpoint = graphql(`
+  mutation FuzzCreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) { secret endpoint { id appId url events description status } }
+  }
+`);
+const UpdateWebhookEndpoint = graphql(`
+  mutation FuzzUpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {
+    updateWebhookEndpoint(id: $id, input: $input) { id url events description status disabledReason }
+  }
+`);
+const DeleteWebhookEndpoint = graphql(`mutation FuzzDeleteWebhookEndpoint($id: ID!) { deleteWebhookEndpoint(id: $id) }`);
+const RotateWebhookEndpointSecret = graphql(`
+  mutation FuzzRotateWebhookEndpointSecret($id: ID!) { rotateWebhookEndpointSecret(id: $id) { secret endpoint { id updatedAt } } }
+`);
+const ReplayDeadLetter = graphql(`
+  mutation FuzzReplayDeadLetter($id: ID!) { replayDeadLetter(id: $id) { id endpointId status attempts attemptLog { attempt status } } }
+`);
+const ReplayDeadLetters = graphql(`mutation FuzzReplayDeadLetters($endpointId: ID!) { replayDeadLetters(endpointId: $endpointId) }`);
+const SetModerationHook = graphql(`
+  mutation FuzzSetModerationHook($input: SetModerationHookInput!) { setModerationHook(input: $input) { secret hook { url failOpen timeoutMs updatedAt } } }
+`);
+const RemoveModerationHook = graphql(`mutation FuzzRemoveModerationHook { removeModerationHook }`);
 
 // ---------------------------------------------------------------------------------------------
 // Generators: benign values (which pass validation and reach the services and the store) and
@@ -175,20 +198,128 @@ const hostileOrigins = fc.oneof(
   fc.array(fc.oneof(benignOrigin, fc.webUrl(), shortText), { maxLength: 5 }),
   fc.array(benignOrigin, { minLength: 50, maxLength: 200 }),
 );
+
+/** A webhook target the URL policy accepts: https and a public host name. */
+const benignHookUrl = fc.oneof(
+  fc.constantFrom('https://hooks.example.com/a', 'https://hooks.example.com/parley?x=1', 'HTTPS://Hooks.Example.COM:8443/%7Ehook'),
+  fc.webUrl({ validSchemes: ['https'], withQueryParameters: true }),
+);
+/**
+ * What the SSRF policy must refuse (or, for public addresses, may accept), in every spelling:
+ * private, loopback, link-local (cloud metadata), CGNAT and reserved IPv4 in decimal, hex and
+ * octal; IPv6 loopback, mapped, NAT64, 6to4, unique- and link-local; localhost names; userinfo;
+ * fragments; control characters the parser would drop; other schemes; lengths around the cap.
+ */
+const ssrfUrl = fc.constantFrom(
+  'https://127.0.0.1/',
+  'https://127.1/',
+  'https://2130706433/',
+  'https://0x7f.0.0.1/',
+  'https://0177.0.0.1/',
+  'https://0.0.0.0/',
+  'https://10.0.0.1/hook',
+  'https://172.16.0.1/',
+  'https://192.168.1.1:8443/x',
+  'https://100.64.0.1/',
+  'https://169.254.169.254/latest/meta-data/',
+  'https://metadata.google.internal/computeMetadata/v1/',
+  'https://[::1]/',
+  'https://[::]/',
+  'https://[::ffff:127.0.0.1]/',
+  'https://[::ffff:a9fe:a9fe]/',
+  'https://[64:ff9b::169.254.169.254]/',
+  'https://[2002:7f00:1::]/',
+  'https://[fd00::1]/',
+  'https://[fe80::1%25eth0]/',
+  'https://[fe80::1]/',
+  'https://[ff02::1]/',
+  'https://localhost/',
+  'https://LOCALHOST./',
+  'https://api.localhost/',
+  'https://user:pass@hooks.example.com/',
+  'https://@hooks.example.com/',
+  'https://hooks.example.com\\@127.0.0.1/',
+  'https://127.0.0.1\\@hooks.example.com/',
+  'https://hooks.example.com/#',
+  'https://hooks.example.com/a#frag',
+  ' https://hooks.example.com/',
+  'https://hooks.example.com/\u0000',
+  'https://hooks.exa\tmple.com/',
+  'https://hooks.example.com/a b',
+  'http://hooks.example.com/',
+  'http://127.0.0.1:4000/graphql',
+  'HTTP://[::1]:80/',
+  'ftp://hooks.example.com/',
+  'ws://hooks.example.com/',
+  'gopher://127.0.0.1:6379/_INFO',
+  'javascript:alert(1)',
+  'file:///etc/passwd',
+  'data:text/plain,x',
+  'https://',
+  'https:///path',
+  '//hooks.example.com/',
+  '/relative',
+  'https://xn--nxasmq6b.example/',
+  'https://hooks.example.com:99999/',
+  'https://[::1/',
+);
+/** https URLs of exactly `n` characters around the 2,048 cap, and far past it. */
+const longHookUrl = fc
+  .constantFrom(2_047, 2_048, 2_049, 5_000, 100_000)
+  .map((n) => `https://hooks.example.com/${'a'.repeat(n - 'https://hooks.example.com/'.length)}`);
+const hostileHookUrl = fc.oneof(
+  { weight: 4, arbitrary: ssrfUrl },
+  { weight: 2, arbitrary: fc.oneof(fc.ipV4(), fc.ipV4Extended()).map((ip) => `https://${ip}/`) },
+  { weight: 2, arbitrary: fc.ipV6().map((ip) => `https://[${ip}]/`) },
+  {
+    weight: 2,
+    arbitrary: fc.webUrl({
+      validSchemes: ['https', 'http', 'ftp', 'file'],
+      authoritySettings: { withIPv4: true, withIPv4Extended: true, withIPv6: true, withPort: true, withUserInfo: true },
+      withQueryParameters: true,
+      withFragments: true,
+    }),
+  },
+  { weight: 1, arbitrary: longHookUrl },
+  { weight: 2, arbitrary: text },
+);
+const eventTypes: string[] = ['conversation.message.created', 'conversation.message.updated', 'conversation.message.deleted', 'conversation.member.joined', 'conversation.member.left'];
+const benignEvents: fc.Arbitrary<string[]> = fc.oneof(fc.subarray(eventTypes, { minLength: 1 }), fc.constant<string[]>(['*']));
+/** Unknown types, near misses, "*" among others, duplicates, empty and long lists, long names. */
+const hostileEvents: fc.Arbitrary<string[]> = fc.oneof(
+  fc.array(fc.oneof(fc.constantFrom(...eventTypes, '*'), shortText), { maxLength: 5 }),
+  fc.array(fc.constantFrom('CONVERSATION.MESSAGE.CREATED', 'conversation.message.*', 'conversation.typing', 'conversation.read', ' *', '**', 'message.created'), {
+    minLength: 1,
+    maxLength: 3,
+  }),
+  fc.tuple(fc.constantFrom(...eventTypes, '*'), fc.integer({ min: 2, max: 20 })).map(([type, n]) => Array<string>(n).fill(type)),
+  fc.tuple(fc.constantFrom(...eventTypes, '*'), fc.integer({ min: 21, max: 2_000 })).map(([type, n]) => Array<string>(n).fill(type)),
+  fc.constantFrom<string[]>([], ['*', ...eventTypes], [...eventTypes, ...eventTypes], ['x'.repeat(101)], ['conversation.message.created'.padEnd(100_000, '.')]),
+);
 const role = fc.constantFrom('OWNER', 'ADMIN', 'MEMBER', 'READER');
 const plan = fc.constantFrom('FREE', 'PRO', 'ENTERPRISE');
 
 /** Well-formed ids of nothing: the right shape, with or without a known prefix. */
 const ulid = fc.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/);
-const unknownId = fc.tuple(fc.constantFrom('ten_', 'app_', 'usr_', 'cnv_', 'pk_', 'ses_', ''), ulid).map(([p, u]) => p + u);
+const unknownId = fc.tuple(fc.constantFrom('ten_', 'app_', 'usr_', 'cnv_', 'pk_', 'ses_', 'whe_', 'msg_', ''), ulid).map(([p, u]) => p + u);
 
 // ---------------------------------------------------------------------------------------------
 // Callers and the ids they may name.
 
 type CallerKind = 'operator' | 'app' | 'user' | 'none';
 type Caller = { kind: 'operator' } | { kind: 'app' } | { kind: 'user'; user: number } | { kind: 'none' };
-/** Real ids by kind; `externalIds` are the apps' own user ids (upsertUser's key). */
-type Pools = { tenants: string[]; apps: string[]; apiKeys: string[]; users: string[]; conversations: string[]; messages: string[]; externalIds: string[] };
+/** Real ids by kind; `externalIds` are the apps' own user ids (upsertUser's key); `deliveries` are dead letters when seeded. */
+type Pools = {
+  tenants: string[];
+  apps: string[];
+  apiKeys: string[];
+  users: string[];
+  conversations: string[];
+  messages: string[];
+  externalIds: string[];
+  webhookEndpoints: string[];
+  deliveries: string[];
+};
 type PoolKind = keyof Pools;
 
 /**
@@ -241,6 +372,8 @@ function generators(caller: Caller, own: Pools, other: Pools | null, calm: boole
     metadata: optional(mix(benignMetadata, hostileMetadata)),
     attachments: optional(mix(benignAttachments, hostileAttachments)),
     origins: optional(mix(fc.array(benignOrigin, { maxLength: 3 }), hostileOrigins)),
+    hookUrl: mix(benignHookUrl, hostileHookUrl),
+    events: mix(benignEvents, hostileEvents),
   };
 }
 type Gen = ReturnType<typeof generators>;
@@ -252,6 +385,10 @@ type Case<R, V> = {
   variables: (g: Gen) => fc.Arbitrary<V>;
   /** Puts tenant A's status, key and tokens back after every run (for mutations that break them). */
   restore?: true;
+  /** Runs before every run (calm or hostile), e.g. to give the mutation a row to act on. */
+  before?: (calm: boolean) => Promise<void>;
+  /** Runs after every run, whatever its outcome (after `restore`). */
+  after?: () => Promise<void>;
 };
 type AnyCase = Case<unknown, unknown>;
 const fuzz = <R, V>(c: Case<R, V>) => c as unknown as AnyCase;
@@ -367,6 +504,59 @@ const cases: Record<string, AnyCase> = {
     },
     restore: true,
   }),
+  // Webhook endpoints: the fuzz server runs no worker (see beforeAll), so whatever URL is
+  // accepted here is stored, never called.
+  createWebhookEndpoint: fuzz({
+    document: CreateWebhookEndpoint,
+    callers: ['app'],
+    variables: (g) => fc.record({ input: fc.record({ url: g.hookUrl, events: g.optional(g.events), description: g.optional(g.text) }) }),
+  }),
+  updateWebhookEndpoint: fuzz({
+    document: UpdateWebhookEndpoint,
+    callers: ['app'],
+    variables: (g) =>
+      fc.record({
+        id: g.id('webhookEndpoints'),
+        input: fc.record(
+          { url: g.optional(g.hookUrl), events: g.optional(g.events), description: g.optional(g.text), status: g.optional(fc.constantFrom('ENABLED', 'DISABLED')) },
+          { requiredKeys: [] },
+        ),
+      }),
+  }),
+  deleteWebhookEndpoint: fuzz({ document: DeleteWebhookEndpoint, callers: ['app'], variables: (g) => fc.record({ id: g.id('webhookEndpoints') }) }),
+  rotateWebhookEndpointSecret: fuzz({ document: RotateWebhookEndpointSecret, callers: ['app'], variables: (g) => fc.record({ id: g.id('webhookEndpoints') }) }),
+  // The operator may replay any app's dead letters: its runs name A's or nothing, as elsewhere.
+  replayDeadLetter: fuzz({ document: ReplayDeadLetter, callers: ['app', 'operator'], variables: (g) => fc.record({ id: g.id('deliveries') }) }),
+  replayDeadLetters: fuzz({
+    document: ReplayDeadLetters,
+    callers: ['app', 'operator'],
+    variables: (g) => fc.record({ endpointId: g.id('webhookEndpoints') }),
+  }),
+  // The moderation hook is called synchronously by A's sends and edits, from this api node too
+  // (no worker needed): a hook the fuzz sets must never outlive its run, or the next case's
+  // messages would go to whatever public URL it names. So every run ends with no hook at all.
+  setModerationHook: fuzz({
+    document: SetModerationHook,
+    callers: ['app'],
+    variables: (g) => {
+      // 100 ms to 10 s with its edges; or one past them, or any 32-bit Int.
+      const timeoutMs = g.mix(fc.oneof(fc.integer({ min: 100, max: 10_000 }), fc.constantFrom(100, 10_000)), fc.oneof(int, fc.constantFrom(99, 10_001)));
+      return fc.record({
+        input: fc.record({ url: g.hookUrl, failOpen: g.optional(fc.boolean()), timeoutMs: g.optional(timeoutMs) }, { requiredKeys: ['url'] }),
+      });
+    },
+    after: () => noModerationHooks(),
+  }),
+  // Calm runs find a hook of A's to remove (at a URL that is never called: nothing sends here), hostile ones none.
+  removeModerationHook: fuzz({
+    document: RemoveModerationHook,
+    callers: ['app'],
+    variables: () => fc.constant({}),
+    before: async (calm) => {
+      if (calm) await server.deps.services.moderation.set(a.app.appId, { url: 'https://hooks.example.com/moderate', failOpen: false, timeoutMs: 2_000 });
+    },
+    after: () => noModerationHooks(),
+  }),
   upsertUser: fuzz({
     document: UpsertUser,
     callers: ['app'],
@@ -384,7 +574,15 @@ const cases: Record<string, AnyCase> = {
 // ---------------------------------------------------------------------------------------------
 // The two tenants.
 
-type Tenant = { app: SeededApp; users: SeededUser[]; spareKeyIds: string[]; conversations: string[]; messages: string[] };
+type Tenant = {
+  app: SeededApp;
+  users: SeededUser[];
+  spareKeyIds: string[];
+  conversations: string[];
+  messages: string[];
+  webhookEndpoints: string[];
+  deliveries: string[];
+};
 
 let server: TestServer;
 let dropDatabase = async () => {};
@@ -408,6 +606,8 @@ function pools(t: Tenant): Pools {
     conversations: t.conversations,
     messages: t.messages,
     externalIds: t.users.map((u) => u.externalId),
+    webhookEndpoints: t.webhookEndpoints,
+    deliveries: t.deliveries,
   };
 }
 
@@ -430,13 +630,58 @@ async function seedConversations(t: Tenant) {
   t.messages.unshift(...messages);
 }
 
+/** The response snippet of the attempts seedWebhooks logs; any other attempt was really made. */
+const SEEDED_ATTEMPT = 'seeded: unavailable';
+
+/**
+ * A webhook endpoint at a public https URL, and a dead letter of it with one logged attempt
+ * (written to the store: only a worker makes them, and the fuzz server runs none), so that
+ * replays have a delivery to revive. New ones go first, as seedConversations' do.
+ */
+async function seedWebhooks(t: Tenant, url: string) {
+  const created = await ok(server.graphqlUrl, CreateWebhookEndpoint, { input: { url, description: 'fuzz' } }, appCred(t));
+  const endpointId = created.createWebhookEndpoint.endpoint.id;
+  const delivery = await server.deps.db.prisma.webhookDelivery.create({
+    data: {
+      id: newId.webhookDelivery(),
+      endpointId,
+      appId: t.app.appId,
+      eventType: 'conversation.message.created',
+      conversationId: t.conversations[0]!,
+      seq: 1,
+      payload: { type: 'conversation.message.created', data: { seq: 1 } },
+      status: 'FAILED',
+      attempts: 1,
+      lastStatus: 503,
+      lastError: 'HTTP 503',
+      failedAt: new Date(),
+      attemptLog: { create: { attempt: 1, status: 503, responseSnippet: SEEDED_ATTEMPT, durationMs: 12 } },
+    },
+  });
+  t.webhookEndpoints.unshift(endpointId);
+  t.deliveries.unshift(delivery.id);
+}
+
 async function seedTenant(): Promise<Tenant> {
   const app = await seedApp(server);
   const users = await seedUsers(server, app, 6);
   const spare = await ok(server.graphqlUrl, CreateApiKey, { appId: app.appId }, admin());
-  const t: Tenant = { app, users, spareKeyIds: [spare.createApiKey.apiKey.id], conversations: [], messages: [] };
+  const t: Tenant = { app, users, spareKeyIds: [spare.createApiKey.apiKey.id], conversations: [], messages: [], webhookEndpoints: [], deliveries: [] };
   await seedConversations(t);
   return t;
+}
+
+/**
+ * No moderation hook anywhere: the rows, and this node's cached copies (the service trusts a
+ * hook it read for 5 s; `remove` forgets it). Only A's app server can have set one: a hook of
+ * any other app (tenant B's included) fails the run, after it is gone too.
+ */
+async function noModerationHooks() {
+  const p = server.deps.db.prisma;
+  const others = await p.moderationHook.findMany({ where: { appId: { not: a.app.appId } }, select: { appId: true, url: true } });
+  await p.moderationHook.deleteMany({});
+  for (const appId of [a.app.appId, ...others.map((h) => h.appId)]) await server.deps.services.moderation.remove(appId);
+  expect(others, "a moderation hook was set for an app other than tenant A's").toEqual([]);
 }
 
 /** Tenant A as the fuzz found it: active on its plan with the test rates, a working key, fresh tokens. */
@@ -467,6 +712,12 @@ async function snapshot(t: Tenant) {
   const conversations = await p.conversation.findMany({ where: { appId: { in: appIds } }, orderBy: { id: 'asc' } });
   const userIds = users.map((u) => u.id);
   const conversationIds = conversations.map((c) => c.id);
+  const webhookEndpoints = await p.webhookEndpoint.findMany({ where: { appId: { in: appIds } }, orderBy: { id: 'asc' } });
+  // A delivery under A's app for B's endpoint or conversation would be a cross-tenant write too.
+  const webhookDeliveries = await p.webhookDelivery.findMany({
+    where: { OR: [{ appId: { in: appIds } }, { endpointId: { in: webhookEndpoints.map((e) => e.id) } }, { conversationId: { in: conversationIds } }] },
+    orderBy: { id: 'asc' },
+  });
   const touching = (userKey: string) => ({
     OR: [{ appId: { in: appIds } }, { [userKey]: { in: userIds } }, { conversationId: { in: conversationIds } }],
   });
@@ -486,6 +737,14 @@ async function snapshot(t: Tenant) {
       where: touching('userId'),
       orderBy: [{ conversationId: 'asc' }, { userId: 'asc' }, { key: 'asc' }],
     }),
+    webhookEndpoints,
+    webhookDeliveries,
+    webhookAttempts: await p.webhookAttempt.findMany({
+      where: { deliveryId: { in: webhookDeliveries.map((d) => d.id) } },
+      orderBy: [{ deliveryId: 'asc' }, { attempt: 'asc' }],
+    }),
+    // None, and none may appear: B's sends would call it (see noModerationHooks).
+    moderationHooks: await p.moderationHook.findMany({ where: { appId: { in: appIds } }, orderBy: { appId: 'asc' } }),
   };
 }
 
@@ -504,8 +763,16 @@ beforeAll(async () => {
   // rotateSigningKey changes the keys of every server on the store: on PostgreSQL, a database of its own.
   const own = testStore() === 'postgres' ? await createDatabase(inject('adminDatabaseUrl'), 'parley_fuzz') : undefined;
   if (own) dropDatabase = async () => void (await own.drop());
-  server = await startServer(own ? { DATABASE_URL: own.url } : {});
+  // Role api: no worker, so no webhook attempt is ever made. The fuzz registers endpoints at
+  // arbitrary public https URLs (which the policy accepts) and A's events queue deliveries to
+  // them; this machine must send nothing off it. It also keeps B's deliveries as seeded
+  // (attempts would change their rows). Events are still published by the relay's kick after
+  // each commit; only the worker's safety-net sweep is missing. WEBHOOK_ALLOW_PRIVATE_TARGETS
+  // is unset: private, loopback and metadata addresses must be refused.
+  server = await startServer({ ROLE: 'api', ...(own ? { DATABASE_URL: own.url } : {}) });
   [a, b] = await Promise.all([seedTenant(), seedTenant()]);
+  // An endpoint each (wanting every event, so B's events below give it pending deliveries), and a dead letter each.
+  await Promise.all([seedWebhooks(a, 'https://hooks.example.com/a'), seedWebhooks(b, 'https://hooks.example.com/b')]);
   // B's history has every kind of event: an edit and a deletion besides messages and joins.
   const [bOwner] = b.users as [SeededUser];
   await ok(server.graphqlUrl, EditMessage, { id: b.messages[0]!, body: 'edited' }, { token: bOwner.token });
@@ -514,8 +781,10 @@ beforeAll(async () => {
   await ok(server.graphqlUrl, SendMessage, { input: { conversationId: b.conversations[0]!, body: 'once', idempotencyKey: 'k1' } }, { token: bOwner.token });
   await allPublished(b);
   tenantB = await snapshot(b);
-  // Not vacuous: B has rows of every kind the comparison covers.
-  for (const rows of Object.values(tenantB)) expect([rows].flat().length).toBeGreaterThan(0);
+  // Not vacuous: B has rows of every kind the comparison covers, but a moderation hook, which it must never have.
+  const { moderationHooks, ...rest } = tenantB;
+  for (const rows of Object.values(rest)) expect([rows].flat().length).toBeGreaterThan(0);
+  expect(moderationHooks).toEqual([]);
 }, 60_000);
 afterAll(async () => {
   await server?.close();
@@ -566,8 +835,10 @@ describe('fuzz coverage', () => {
 
 describe('fuzzed mutations, as tenant A', () => {
   beforeEach(async () => {
+    await noModerationHooks(); // seedConversations sends as A: no hook may review it
     await restoreTenantA();
     await seedConversations(a); // a fresh group: earlier runs may have emptied the others
+    await seedWebhooks(a, 'https://hooks.example.com/a'); // and an endpoint and dead letter: earlier runs may have deleted or replayed them
   });
 
   afterAll(() => {
@@ -596,6 +867,7 @@ describe('fuzzed mutations, as tenant A', () => {
     await fc.assert(
       fc.asyncProperty(run, async ({ caller: who, calm, copies: n, variables }) => {
         try {
+          await c!.before?.(calm);
           const responses = await Promise.all(Array.from({ length: n }, () => execute(server.graphqlUrl, c!.document, variables, credential(who))));
           for (const res of responses) {
             const outcome = `${calm ? 'calm' : 'hostile'} ${who.kind} ${res.errors?.[0]?.extensions?.code ?? 'ok'}`;
@@ -609,10 +881,13 @@ describe('fuzzed mutations, as tenant A', () => {
           }
         } finally {
           if (c!.restore) await restoreTenantA();
+          await c!.after?.();
         }
       }),
       { numRuns: RUNS, seed },
     );
     expect(await snapshot(b), `tenant B changed while fuzzing ${name} (FUZZ_SEED=${seed} replays it)`).toEqual(tenantB);
+    // No webhook attempt was made (the only ones logged are those seedWebhooks wrote): nothing left the machine.
+    expect(await server.deps.db.prisma.webhookAttempt.count({ where: { NOT: { responseSnippet: SEEDED_ATTEMPT } } })).toBe(0);
   }, 120_000);
 });
