@@ -72,6 +72,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       await services.tracker.stop(); // before the bus closes: a leaving node's users go offline
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
+      services.webhookDispatcher.stop(); // no new attempt starts
       await webhookQueue!.stop(); // lets attempts under way finish, then the sender can go
       await services.webhookDispatcher.close();
       await services.moderation.close();

@@ -5,10 +5,15 @@ import type { WebhookDispatcher } from '../modules/webhook/webhook-dispatcher.ts
 import type { WebhookQueue } from '../modules/webhook/webhook-queue.ts';
 import { startIdempotencySweeper } from './idempotency-sweeper.ts';
 
+/** How often a worker looks for webhook deliveries whose job was lost. */
+const WEBHOOK_SWEEP_MS = 30_000;
+
 export type Worker = {
   /** One pass of the outbox relay's sweep, as the timer runs it (tests call it directly). */
   sweepOutbox(): Promise<number>;
   sweepIdempotencyKeys(): Promise<unknown>;
+  /** One pass of the webhook sweep (deliveries whose job was lost), as its timer runs it. */
+  sweepWebhooks(): Promise<number>;
   /** Stops the timers and waits for the pass under way. */
   stop(): Promise<void>;
 };
@@ -23,12 +28,17 @@ export function startWorker(deps: {
   messages: Pick<MessageStore, 'deleteExpiredIdempotencyKeys'>;
   log: Logger;
   outboxSweepMs: number;
-  webhooks: { queue: Pick<WebhookQueue, 'work'>; dispatcher: Pick<WebhookDispatcher, 'run'> };
+  webhooks: { queue: Pick<WebhookQueue, 'work' | 'expireInSeconds'>; dispatcher: Pick<WebhookDispatcher, 'run' | 'sweep'> };
 }): Worker {
   const { relay, messages, log, outboxSweepMs, webhooks } = deps;
   // Webhook attempts: pg-boss polls for due jobs (and is woken at once by commits on this node);
   // stopping the queue (deps.close) lets the attempts under way finish.
   const working = webhooks.queue.work((jobs) => webhooks.dispatcher.run(jobs)).catch((err: unknown) => log.error({ err }, 'webhook workers failed to start'));
+  // A delivery whose job was lost is queued again once it is overdue by twice a job's expiry
+  // (pg-boss's own recovery of a dead worker's job comes first).
+  const sweepWebhooks = () => webhooks.dispatcher.sweep(2 * webhooks.queue.expireInSeconds);
+  const webhookSweep = setInterval(() => void sweepWebhooks().catch((err: unknown) => log.error({ err }, 'webhook sweep failed')), WEBHOOK_SWEEP_MS);
+  webhookSweep.unref();
   const idempotency = startIdempotencySweeper({ messages, onError: (err) => log.error({ err }, 'idempotency sweep failed') });
 
   let stopped = false;
@@ -49,9 +59,11 @@ export function startWorker(deps: {
   return {
     sweepOutbox,
     sweepIdempotencyKeys: () => idempotency.sweep(),
+    sweepWebhooks,
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(webhookSweep);
       idempotency.stop();
       await working;
       await pass;

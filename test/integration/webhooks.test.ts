@@ -6,6 +6,8 @@ import { startReceiver } from '../helpers/receiver.ts';
 import { seedApp, seedGroup, seedUsers, type SeededApp, type SeededUser } from '../helpers/seed.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { eventually } from '../helpers/ws.ts';
+import { newId } from '../../src/lib/ids.ts';
+import { jobFor } from '../../src/modules/webhook/webhook-queue.ts';
 
 // Webhooks end to end (issue 6): a real local receiver, deliveries verified with the
 // `standardwebhooks` package as an app would, retries, dead letters and replay, 410, filters,
@@ -225,6 +227,60 @@ describe('an endpoint failing for long', () => {
     }
     await eventually(async () => expect((await ok(quick.graphqlUrl, Deliveries, { endpointId: endpoint.id }, asApp(app))).webhookDeliveries.edges.every((e) => e.node.status !== 'PENDING')).toBe(true));
     expect((await ok(quick.graphqlUrl, Endpoints, {}, asApp(app))).webhookEndpoints[0]).toMatchObject({ id: endpoint.id, status: 'ENABLED' });
+  });
+});
+
+describe('jobs run at least once, attempts once', () => {
+  const pendingRow = async (app: SeededApp, endpointId: string, conversationId: string, seq: number) => {
+    const row = { id: newId.webhookDelivery(), endpointId, appId: app.appId, eventType: 'conversation.message.created', conversationId, seq, payload: { type: 'test', data: { seq } } };
+    await server.deps.db.prisma.webhookDelivery.create({ data: row });
+    return row;
+  };
+
+  it('a job queued twice, even while its attempt is under way, makes one request', async () => {
+    const { app, conversationId } = await setup();
+    const hook = await receiver((_n, _req, res) => void setTimeout(() => res.writeHead(200).end(), 300));
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    const row = await pendingRow(app, endpoint.id, conversationId, 1000);
+    const queue = server.deps.services.webhookQueue;
+    await queue.enqueue(null, [jobFor(row, 1)]);
+    queue.notify();
+    await eventually(() => expect(hook.received).toHaveLength(1));
+    await queue.enqueue(null, [jobFor(row, 1), jobFor(row, 1)]); // while the first is in flight, and after
+    queue.notify();
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('SUCCEEDED'));
+    await queue.enqueue(null, [jobFor(row, 1)]);
+    queue.notify();
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // a poll or two: a second request would have come
+    expect(hook.received).toHaveLength(1);
+  });
+
+  it('a delivery whose job was lost is found by the sweep and delivered', async () => {
+    const { app, conversationId } = await setup();
+    const hook = await receiver();
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    const row = await pendingRow(app, endpoint.id, conversationId, 2000);
+    // No job, and overdue: as if the process had died between commit and queueing.
+    await server.deps.db.prisma.$executeRaw`UPDATE webhook_delivery SET updated_at = now() - interval '1 hour' WHERE id = ${row.id}`;
+    expect(await server.node.worker!.sweepWebhooks()).toBeGreaterThanOrEqual(1);
+    await eventually(() => expect(hook.received.map((r) => r.headers['webhook-id'])).toEqual([row.id]));
+  });
+
+  it('two replays of one dead letter at once send it once', async () => {
+    const { app, alice, conversationId } = await setup();
+    const hook = await receiver(() => 500);
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    await send(alice, conversationId, 'replay me once');
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('FAILED'));
+    const [dead] = await deliveries(app, endpoint.id);
+    hook.answerWith(() => 200);
+    const before = hook.received.length;
+    const results = await Promise.all([1, 2].map(() => execute(server.graphqlUrl, ReplayAll, { endpointId: endpoint.id }, asApp(app))));
+    expect(results.map((r) => r.data?.replayDeadLetters).sort()).toEqual([0, 1]);
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('SUCCEEDED'));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(hook.received.length - before).toBe(1);
+    expect(hook.received.at(-1)!.headers['webhook-id']).toBe(dead!.id);
   });
 });
 

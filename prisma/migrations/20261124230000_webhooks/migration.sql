@@ -38,6 +38,7 @@ CREATE TABLE "webhook_delivery" (
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "round_start" INTEGER NOT NULL DEFAULT 0,
     "next_attempt_at" TIMESTAMPTZ(3),
+    "claimed_at" TIMESTAMPTZ(3),
     "last_status" INTEGER,
     "last_error" TEXT,
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -49,6 +50,9 @@ CREATE TABLE "webhook_delivery" (
 );
 CREATE INDEX "webhook_delivery_endpoint_id_created_at_id_idx" ON "webhook_delivery"("endpoint_id", "created_at", "id");
 CREATE INDEX "webhook_delivery_app_id_status_created_at_id_idx" ON "webhook_delivery"("app_id", "status", "created_at", "id");
+-- Order within a lane (an earlier delivery in flight?), and the sweep for deliveries whose job was lost.
+CREATE INDEX "webhook_delivery_pending_lane_idx" ON "webhook_delivery"("endpoint_id", "conversation_id", "seq") WHERE "status" = 'PENDING';
+CREATE INDEX "webhook_delivery_pending_idx" ON "webhook_delivery"("updated_at") WHERE "status" = 'PENDING';
 
 CREATE TABLE "webhook_attempt" (
     "delivery_id" TEXT NOT NULL,

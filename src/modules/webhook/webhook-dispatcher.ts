@@ -1,16 +1,17 @@
 import { Webhook } from 'standardwebhooks';
 import { decrypt } from '../../auth/secrets.ts';
+import type { Db } from '../../db/client.ts';
 import { newId } from '../../lib/ids.ts';
 import type { WebhookSender } from './http-sender.ts';
-import type { DeliveryRow, EndpointRow, WebhookStore } from './webhook.store.ts';
-import { laneOf, type DeliveryJob, type WebhookQueue } from './webhook-queue.ts';
+import { createWebhookStore, type DeliveryRow, type EndpointRow, type WebhookStore } from './webhook.store.ts';
+import { jobFor, type DeliveryJob, type WebhookQueue } from './webhook-queue.ts';
 
 /** The event the app gets on its other endpoints when one is disabled for failing too long. */
 export const ENDPOINT_DISABLED = 'webhook.endpoint.disabled';
 
-/** How long a delivery waits for an earlier one of its lane, at most; and how often it looks again. */
-const ORDER_WAIT_MS = 5 * 60_000;
-const ORDER_RECHECK_MS = 200;
+/** How soon a delivery waiting for an earlier one of its lane looks again, doubling up to a cap. */
+const ORDER_RECHECK_MS = 100;
+const ORDER_RECHECK_MAX_MS = 5_000;
 
 /** ±20 %: receivers that failed together are not all retried in the same second. */
 const JITTER = 0.2;
@@ -43,11 +44,17 @@ export function retryDelaySeconds(schedule: readonly number[], next: number, ret
  * Runs webhook attempts: one POST per job, signed per Standard Webhooks (`webhook-id` is the
  * delivery's id on every attempt), every attempt logged. A 2xx delivers; 410 disables the
  * endpoint; anything else is retried on WEBHOOK_RETRY_SCHEDULE (or after Retry-After) until
- * the schedule is spent, and the delivery is then a dead letter until replayed.
+ * the round is spent, and the delivery is then a dead letter until replayed.
+ *
+ * Jobs run at least once: each claims its attempt number first (see WebhookStore.claimAttempt),
+ * so a job that comes back is a no-op unless its first run died; and `sweep` queues again the
+ * deliveries whose job was lost. Nothing is ever left PENDING without a way forward.
  */
 export function createWebhookDispatcher(deps: {
   store: WebhookStore;
-  queue: Pick<WebhookQueue, 'enqueue'>;
+  /** Runs `fn` in one transaction with a store bound to it. */
+  transact: <T>(fn: (db: Db) => Promise<T>) => Promise<T>;
+  queue: Pick<WebhookQueue, 'enqueue' | 'notify' | 'expireInSeconds'>;
   sender: WebhookSender;
   secretKey: string;
   retrySchedule: readonly number[];
@@ -55,7 +62,10 @@ export function createWebhookDispatcher(deps: {
   disableAfterSeconds: number;
   onError: (err: unknown) => void;
 }) {
-  const { store, queue, sender, secretKey, retrySchedule, disableAfterSeconds } = deps;
+  const { store, transact, queue, sender, secretKey, retrySchedule, disableAfterSeconds } = deps;
+  /** A claim older than a job's expiry is a dead worker's. */
+  const staleBefore = () => new Date(Date.now() - queue.expireInSeconds * 1000);
+  let stopping = false;
 
   /**
    * A delivery died: if its endpoint has not succeeded for disableAfterSeconds, it is disabled,
@@ -67,36 +77,47 @@ export function createWebhookDispatcher(deps: {
     const before = new Date(Date.now() - disableAfterSeconds * 1000);
     const since = endpoint.failingSince ?? new Date();
     const reason = `Failing since ${since.toISOString()}: disabled after ${disableAfterSeconds} seconds without a successful delivery`;
-    if (!(await store.disableIfFailingSince(delivery.appId, endpoint.id, before, reason))) return;
-    const type = ENDPOINT_DISABLED;
-    const others = await store.endpointsFor(delivery.appId, type);
-    const payload = {
-      type,
-      timestamp: new Date().toISOString(),
-      data: { appId: delivery.appId, endpointId: endpoint.id, url: endpoint.url, reason, failingSince: since.toISOString() },
-    };
-    const rows = others.map((other) => ({ id: newId.webhookDelivery(), endpointId: other.id, appId: delivery.appId, eventType: type, conversationId: null, seq: null, payload }));
-    await store.insertDeliveries(rows);
-    await queue.enqueue(null, rows.map((row) => ({ deliveryId: row.id, lane: laneOf(row) })));
+    await transact(async (db) => {
+      const tx = createWebhookStore(db);
+      if (!(await tx.disableIfFailingSince(delivery.appId, endpoint.id, before, reason))) return;
+      const type = ENDPOINT_DISABLED;
+      const payload = {
+        type,
+        timestamp: new Date().toISOString(),
+        data: { appId: delivery.appId, endpointId: endpoint.id, url: endpoint.url, reason, failingSince: since.toISOString() },
+      };
+      const rows = (await tx.endpointsFor(delivery.appId, type)).map((other) => ({
+        id: newId.webhookDelivery(),
+        endpointId: other.id,
+        appId: delivery.appId,
+        eventType: type,
+        conversationId: null,
+        seq: null,
+        payload,
+      }));
+      await tx.insertDeliveries(rows);
+      await queue.enqueue(db, rows.map((row) => jobFor(row, 1)));
+    });
   }
 
-  async function attempt(deliveryId: string) {
-    const delivery = await store.deliveryForAttempt(deliveryId);
+  async function attempt(job: DeliveryJob) {
+    if (stopping) return; // its job comes back (pg-boss), or the sweep finds the delivery
+    const delivery = await store.deliveryForAttempt(job.deliveryId);
     if (!delivery || delivery.status !== 'PENDING') return; // done already: jobs run at least once
     const { endpoint } = delivery;
     if (endpoint.status !== 'ENABLED') {
-      await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), lastError: 'endpoint disabled' });
+      await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), claimedAt: null, lastError: 'endpoint disabled' });
       return;
     }
     // Order across workers: while an earlier event of this lane is queued or being attempted
-    // elsewhere, this one waits a moment (an earlier one waiting for a retry does not hold it
-    // up, nor one stuck for longer than ORDER_WAIT_MS).
-    if (await store.earlierInFlight(delivery, new Date(Date.now() - ORDER_WAIT_MS))) {
-      await queue.enqueue(null, [{ deliveryId: delivery.id, lane: laneOf(delivery) }], new Date(Date.now() + ORDER_RECHECK_MS));
+    // elsewhere, this one waits (backing off); one waiting for a retry does not hold it up.
+    if (await store.earlierInFlight(delivery, staleBefore())) {
+      const waits = (job.waits ?? 0) + 1;
+      const delay = Math.min(ORDER_RECHECK_MAX_MS, ORDER_RECHECK_MS * 2 ** Math.min(waits, 10));
+      await queue.enqueue(null, [{ ...job, waits }], new Date(Date.now() + delay));
       return;
     }
-    if (!(await store.claimAttempt(delivery.id, delivery.attempts))) return;
-    const number = delivery.attempts + 1;
+    if (!(await store.claimAttempt(delivery.id, job.attempt, staleBefore()))) return;
     const at = new Date();
     const body = JSON.stringify(delivery.payload);
     const result = await sender.send({
@@ -109,19 +130,29 @@ export function createWebhookDispatcher(deps: {
       },
       body,
     });
+    // Cut short by our own shutdown: not the receiver's failure. The claim goes stale and the
+    // attempt runs again elsewhere.
+    if (stopping && result.status === null) return;
     await store.recordAttempt({
       deliveryId: delivery.id,
-      attempt: number,
+      attempt: job.attempt,
       status: result.status,
       error: result.error,
       responseSnippet: result.responseSnippet.slice(0, 1024),
       durationMs: Math.round(result.durationMs),
     });
-    await settle(delivery, number, result);
+    await settle(delivery, job.attempt, result);
+    // Its turn is over: the next event of the lane, which may be waiting (backing off) for
+    // this one, is queued to run now (a second job for it claims once).
+    const next = await store.nextInLane(delivery);
+    if (next) {
+      await queue.enqueue(null, [jobFor(next, next.attempts + 1)]);
+      queue.notify();
+    }
   }
 
   async function settle(delivery: DeliveryRow & { endpoint: EndpointRow }, number: number, result: Awaited<ReturnType<WebhookSender['send']>>) {
-    const last = { lastStatus: result.status, lastError: result.error ?? (result.ok ? null : `HTTP ${result.status}`) };
+    const last = { lastStatus: result.status, lastError: result.error ?? (result.ok ? null : `HTTP ${result.status}`), claimedAt: null };
     if (result.ok) {
       await store.finishDelivery(delivery.id, { status: 'SUCCEEDED', deliveredAt: new Date(), ...last });
       await store.markHealthy(delivery.appId, delivery.endpointId);
@@ -141,31 +172,54 @@ export function createWebhookDispatcher(deps: {
       return;
     }
     const nextAttemptAt = new Date(Date.now() + retryDelaySeconds(retrySchedule, inRound + 1, result.retryAfterSeconds) * 1000);
-    await store.finishDelivery(delivery.id, { nextAttemptAt, ...last });
-    await queue.enqueue(null, [{ deliveryId: delivery.id, lane: laneOf(delivery) }], nextAttemptAt);
+    // The retry's job is queued with the delivery's new state, in one transaction: a crash in
+    // between cannot leave the delivery waiting for a job that does not exist.
+    await transact(async (db) => {
+      await createWebhookStore(db).finishDelivery(delivery.id, { nextAttemptAt, ...last });
+      await queue.enqueue(db, [jobFor(delivery, number + 1)], nextAttemptAt);
+    });
   }
 
   return {
-    attempt,
     close: () => sender.close(),
+    /** No new attempt starts from now on (shutdown); those under way finish. */
+    stop() {
+      stopping = true;
+    },
+
     /**
-     * A batch of due attempts: those of one endpoint and conversation one after another, in the
-     * order they were queued (so a healthy receiver sees a conversation's events in order), the
-     * others side by side. One failure never fails the batch: each attempt settles itself.
+     * A batch of due attempts: those of one endpoint and conversation one after another, in
+     * seq order (so a healthy receiver sees a conversation's events in order), the others side
+     * by side. A lane goes on past a failed attempt; the batch then fails, so that pg-boss runs
+     * its jobs again (those that settled are no-ops).
      */
     async run(jobs: DeliveryJob[]) {
-      const lanes = new Map<string, string[]>();
-      for (const { deliveryId, lane } of jobs) {
-        const ids = lanes.get(lane) ?? [];
-        ids.push(deliveryId);
-        lanes.set(lane, ids);
-      }
+      const lanes = new Map<string, DeliveryJob[]>();
+      for (const job of jobs) lanes.set(job.lane, [...(lanes.get(job.lane) ?? []), job]);
+      const failures: unknown[] = [];
       await Promise.all(
-        [...lanes.values()].map(async (ids) => {
-          // Delivery ids are ULIDs: sorted, they are in the order their events committed.
-          for (const id of ids.sort()) await attempt(id).catch(deps.onError);
+        [...lanes.values()].map(async (lane) => {
+          lane.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0) || (a.deliveryId < b.deliveryId ? -1 : 1));
+          for (const job of lane) {
+            await attempt(job).catch((err: unknown) => {
+              deps.onError(err);
+              failures.push(err);
+            });
+          }
         }),
       );
+      if (failures.length > 0) throw new AggregateError(failures, `${failures.length} webhook attempt(s) failed`);
+    },
+
+    /**
+     * Queues again the deliveries whose job was lost (an error between claim and settle, a
+     * job pg-boss gave up on): PENDING, due or claimed longer ago than `graceSeconds`. A job
+     * queued twice claims once. Returns how many it queued.
+     */
+    async sweep(graceSeconds: number) {
+      const stuck = await store.stuck(new Date(Date.now() - graceSeconds * 1000));
+      await queue.enqueue(null, stuck.map((row) => jobFor(row, row.claimedAt ? row.attempts : row.attempts + 1)));
+      return stuck.length;
     },
   };
 }

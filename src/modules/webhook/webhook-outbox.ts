@@ -2,7 +2,7 @@ import type { Db } from '../../db/client.ts';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import { newId } from '../../lib/ids.ts';
 import { createWebhookStore } from './webhook.store.ts';
-import { laneOf, type WebhookQueue } from './webhook-queue.ts';
+import { jobFor, type WebhookQueue } from './webhook-queue.ts';
 
 /** The body every endpoint receives (Standard Webhooks' recommended shape): the event as JSON. */
 export function webhookBody(event: Pick<Prisma.ConversationEventModel, 'appId' | 'conversationId' | 'seq' | 'type' | 'payload' | 'createdAt'>) {
@@ -36,7 +36,7 @@ export function createWebhookOutbox({ queue }: { queue: Pick<WebhookQueue, 'enqu
         payload,
       }));
       await store.insertDeliveries(rows);
-      await queue.enqueue(db, rows.map((row) => ({ deliveryId: row.id, lane: laneOf(row) })));
+      await queue.enqueue(db, rows.map((row) => jobFor(row, 1)));
       return rows.length;
     },
   };

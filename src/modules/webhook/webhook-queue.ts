@@ -5,9 +5,21 @@ import type { QueueConnection } from '../../db/database.ts';
 export const DELIVERY_QUEUE = 'webhook-delivery';
 /** Attempts a worker fetches at once. */
 const BATCH_SIZE = 5;
-/** `lane`: endpoint and conversation, whose attempts a worker runs one after another. */
-export type DeliveryJob = { deliveryId: string; lane: string };
+/**
+ * One attempt: `attempt` is its number (a job that runs twice claims it once); `lane` is the
+ * endpoint and conversation, whose attempts a worker runs one after another in `seq` order;
+ * `waits` counts how often it already waited for an earlier delivery of its lane.
+ */
+export type DeliveryJob = { deliveryId: string; lane: string; attempt: number; seq: number | null; waits?: number };
 export const laneOf = (delivery: { endpointId: string; conversationId: string | null }) => `${delivery.endpointId}:${delivery.conversationId ?? ''}`;
+/** The job for attempt `attempt` of a delivery. */
+export const jobFor = (delivery: { id: string; endpointId: string; conversationId: string | null; seq: number | null }, attempt: number, waits = 0): DeliveryJob => ({
+  deliveryId: delivery.id,
+  lane: laneOf(delivery),
+  attempt,
+  seq: delivery.seq,
+  ...(waits > 0 ? { waits } : {}),
+});
 
 
 /**
@@ -40,14 +52,7 @@ export async function createWebhookQueue({
   });
   boss.on('error', onError);
   await boss.start();
-  await boss.createQueue(DELIVERY_QUEUE, {
-    name: DELIVERY_QUEUE,
-    policy: 'standard',
-    retryLimit: 3,
-    retryDelay: 5,
-    expireInSeconds,
-    retentionDays: 1,
-  });
+  await createQueueOnce(boss, { name: DELIVERY_QUEUE, policy: 'standard', retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds, retentionDays: 1 });
   const workers: string[] = [];
 
   /** pg-boss's statements inside a Prisma transaction: the jobs commit (or not) with it. */
@@ -59,7 +64,8 @@ export async function createWebhookQueue({
     /** Queues one attempt per delivery, in the caller's transaction when `db` is one. */
     async enqueue(db: Db | null, attempts: readonly DeliveryJob[], startAfter?: Date) {
       if (attempts.length === 0) return;
-      const jobs = attempts.map((data) => ({ name: DELIVERY_QUEUE, data, ...(startAfter ? { startAfter: startAfter.toISOString() } : {}) }));
+      // The expiry goes with each job: the queue's is fixed when it is first created.
+      const jobs = attempts.map((data) => ({ name: DELIVERY_QUEUE, data, expireInSeconds, ...(startAfter ? { startAfter: startAfter.toISOString() } : {}) }));
       await boss.insert(jobs, db ? { db: inTransaction(db) } : {});
     },
 
@@ -75,6 +81,9 @@ export async function createWebhookQueue({
       for (const id of workers) boss.notifyWorker(id);
     },
 
+    /** A job active for longer than this is a dead worker's (claims older than it are stale). */
+    expireInSeconds,
+
     /** Stops fetching, lets the attempts under way finish (up to `timeoutMs`), and closes. */
     async stop(timeoutMs = 15_000) {
       await boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
@@ -82,3 +91,20 @@ export async function createWebhookQueue({
   };
 }
 export type WebhookQueue = Awaited<ReturnType<typeof createWebhookQueue>>;
+
+/**
+ * Creates the queue unless it exists. Processes starting together on an empty database may
+ * deadlock in pg-boss's create_queue (it creates a partition): the loser finds the queue made
+ * by the winner, or tries again.
+ */
+async function createQueueOnce(boss: PgBoss, queue: PgBoss.Queue) {
+  for (let tries = 1; ; tries++) {
+    if (await boss.getQueue(queue.name)) return;
+    try {
+      return await boss.createQueue(queue.name, queue);
+    } catch (err) {
+      if (tries >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200 * tries));
+    }
+  }
+}

@@ -1,18 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { encrypt } from '../../auth/secrets.ts';
 import { EventType } from '../../events/event-types.ts';
-import { badInput, notFound } from '../../lib/errors.ts';
+import { badInput, notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
 import { checkEndpointUrl } from './target-policy.ts';
 import { ENDPOINT_DISABLED } from './webhook-dispatcher.ts';
-import type { EndpointRow, WebhookStore } from './webhook.store.ts';
-import { laneOf, type WebhookQueue } from './webhook-queue.ts';
+import type { Db } from '../../db/client.ts';
+import { createWebhookStore, type EndpointRow, type WebhookStore } from './webhook.store.ts';
+import { jobFor, type WebhookQueue } from './webhook-queue.ts';
 
 /** What an endpoint may subscribe to: the persisted events (typing and read receipts are live only), or "*". */
 export const WEBHOOK_EVENT_TYPES: readonly string[] = [...Object.values(EventType), ENDPOINT_DISABLED, '*'];
 /** How long the secret before a rotation keeps signing (Standard Webhooks: both sign meanwhile). */
 export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** Endpoints an app may have. */
+export const MAX_ENDPOINTS_PER_APP = 20;
 
 /** "whsec_" and 32 random bytes in base64, the Standard Webhooks secret format. */
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
@@ -22,11 +25,12 @@ export type EndpointInput = { url?: string | null; events?: string[] | null; des
 /** Endpoints of one app, their deliveries and dead letters. `appId` always comes from the caller's scope. */
 export function createWebhookService(deps: {
   store: WebhookStore;
+  transact: <T>(fn: (db: Db) => Promise<T>) => Promise<T>;
   queue: Pick<WebhookQueue, 'enqueue' | 'notify'>;
   secretKey: string;
   allowPrivateTargets: boolean;
 }) {
-  const { store, queue, secretKey, allowPrivateTargets } = deps;
+  const { store, transact, queue, secretKey, allowPrivateTargets } = deps;
 
   function checkUrl(url: string) {
     const checked = checkEndpointUrl(url, { allowPrivate: allowPrivateTargets });
@@ -43,20 +47,24 @@ export function createWebhookService(deps: {
   async function endpointOf(appId: string, id: string) {
     return (await store.endpoint(appId, id)) ?? Promise.reject(notFound('Webhook endpoint'));
   }
-  /** Dead letters back to pending, each with a fresh round of attempts (same `webhook-id`: receivers de-duplicate). */
+  /**
+   * Dead letters back to pending, each with a fresh round of attempts (same `webhook-id`:
+   * receivers de-duplicate), their jobs queued in the same transaction.
+   */
   async function replay(appId: string, ids: readonly string[]) {
-    const revived = await store.revive(appId, ids);
-    const rows = await Promise.all(revived.map((id) => store.delivery(appId, id)));
-    await queue.enqueue(
-      null,
-      rows.filter((row) => row !== null).map((row) => ({ deliveryId: row.id, lane: laneOf(row) })),
-    );
+    const revived = await transact(async (db) => {
+      const rows = await createWebhookStore(db).revive(appId, ids);
+      await queue.enqueue(db, rows.map((row) => jobFor(row, row.attempts + 1)));
+      return rows;
+    });
     queue.notify();
-    return revived;
+    return revived.map((row) => row.id);
   }
 
   return {
     async create(appId: string, input: { url: string; events?: string[] | null; description?: string | null }) {
+      // Every event writes a delivery per endpoint inside its transaction: the count is bounded.
+      if ((await store.endpoints(appId)).length >= MAX_ENDPOINTS_PER_APP) throw overLimit('maxWebhookEndpoints', MAX_ENDPOINTS_PER_APP);
       const secret = newSecret();
       const endpoint = await store.insertEndpoint({
         id: newId.webhookEndpoint(),

@@ -44,12 +44,15 @@ export function createWebhookStore(db: Db) {
         })
       ).count === 1,
 
-    /** The app's enabled endpoints that want `type` (the write path: one indexed query per event). */
+    /**
+     * The app's enabled endpoints that want `type` (the write path: one indexed query per
+     * event), key-share locked so that one deleted meanwhile cannot fail the event's transaction.
+     */
     endpointsFor: (appId: string, type: string) =>
-      db.webhookEndpoint.findMany({
-        where: { appId, status: 'ENABLED', OR: [{ events: { has: type } }, { events: { has: '*' } }] },
-        select: { id: true },
-      }),
+      db.$queryRaw<{ id: string }[]>`
+        SELECT id FROM webhook_endpoint
+         WHERE app_id = ${appId} AND status = 'ENABLED' AND (${type} = ANY(events) OR '*' = ANY(events))
+         FOR KEY SHARE`,
     insertDeliveries: (rows: Pick<DeliveryRow, 'id' | 'endpointId' | 'appId' | 'eventType' | 'conversationId' | 'seq' | 'payload'>[]) =>
       db.webhookDelivery.createMany({ data: rows as Prisma.WebhookDeliveryCreateManyInput[] }),
 
@@ -59,39 +62,93 @@ export function createWebhookStore(db: Db) {
     /** For the operator, who names a delivery without knowing its app. */
     deliveryAnyApp: (id: string) => db.webhookDelivery.findUnique({ where: { id }, select: { appId: true } }),
     /**
-     * Takes attempt `attempts + 1` of a pending delivery; false when another worker took it
-     * first (a job pg-boss brought back while its first run was still going) or it is done.
+     * Takes attempt number `attempt` of a pending delivery: the next one, not taken yet; or the
+     * same one again when its claim is older than `staleBefore` (its worker died). False for a
+     * job that runs twice (pg-boss brought it back, or the sweep queued it again) while its first
+     * run goes on or after it settled.
      */
-    claimAttempt: async (id: string, attempts: number) =>
-      (await db.webhookDelivery.updateMany({ where: { id, status: 'PENDING', attempts }, data: { attempts: attempts + 1, nextAttemptAt: null } })).count === 1,
+    claimAttempt: async (id: string, attempt: number, staleBefore: Date) =>
+      (
+        await db.webhookDelivery.updateMany({
+          where: {
+            id,
+            status: 'PENDING',
+            OR: [
+              { attempts: attempt - 1, claimedAt: null },
+              { attempts: attempt, claimedAt: { lt: staleBefore } },
+            ],
+          },
+          data: { attempts: attempt, claimedAt: new Date(), nextAttemptAt: null },
+        })
+      ).count === 1,
+    /** The next delivery of a lane waiting for its turn (after `delivery`, not attempted yet, no retry scheduled). */
+    nextInLane: (delivery: Pick<DeliveryRow, 'endpointId' | 'conversationId' | 'seq'>) =>
+      delivery.seq === null
+        ? Promise.resolve(null)
+        : db.webhookDelivery.findFirst({
+            where: {
+              endpointId: delivery.endpointId,
+              conversationId: delivery.conversationId,
+              status: 'PENDING',
+              seq: { gt: delivery.seq },
+              nextAttemptAt: null,
+              claimedAt: null,
+            },
+            orderBy: { seq: 'asc' },
+            select: { id: true, endpointId: true, conversationId: true, seq: true, attempts: true },
+          }),
+    /** Deliveries whose job was lost (no claim, due long ago; or a claim long stale), for the sweep. */
+    stuck: (before: Date, limit = 500) =>
+      db.webhookDelivery.findMany({
+        where: {
+          status: 'PENDING',
+          OR: [
+            { claimedAt: null, nextAttemptAt: null, updatedAt: { lt: before } },
+            { claimedAt: null, nextAttemptAt: { lt: before } },
+            { claimedAt: { lt: before } },
+          ],
+        },
+        select: { id: true, endpointId: true, conversationId: true, seq: true, attempts: true, claimedAt: true },
+        orderBy: { updatedAt: 'asc' },
+        take: limit,
+      }),
     /**
-     * An earlier delivery of the same lane (endpoint, conversation) that is queued or in flight
-     * (PENDING, no retry scheduled), younger than `since`: the later one waits for it.
+     * An earlier event (by seq) of the same lane (endpoint, conversation) that is queued or in
+     * flight: PENDING, no retry scheduled, and not claimed by a worker that died (claim older
+     * than `staleBefore`). The later one waits for it. (A lost job is the sweep's to requeue.)
      */
-    earlierInFlight: async (delivery: Pick<DeliveryRow, 'id' | 'endpointId' | 'conversationId'>, since: Date) =>
+    earlierInFlight: async (delivery: Pick<DeliveryRow, 'endpointId' | 'conversationId' | 'seq'>, staleBefore: Date) =>
+      delivery.seq !== null &&
       (await db.webhookDelivery.findFirst({
         where: {
           endpointId: delivery.endpointId,
           conversationId: delivery.conversationId,
           status: 'PENDING',
           nextAttemptAt: null,
-          id: { lt: delivery.id },
-          createdAt: { gt: since },
+          seq: { lt: delivery.seq },
+          OR: [{ claimedAt: null }, { claimedAt: { gte: staleBefore } }],
         },
         select: { id: true },
       })) !== null,
-    recordAttempt: (row: Omit<AttemptRow, 'at'>) => db.webhookAttempt.create({ data: row }),
+    /** Upserted: an attempt re-run after its worker died replaces what that worker may have logged. */
+    recordAttempt: (row: Omit<AttemptRow, 'at'>) =>
+      db.webhookAttempt.upsert({ where: { deliveryId_attempt: { deliveryId: row.deliveryId, attempt: row.attempt } }, create: row, update: { ...row, at: new Date() } }),
     finishDelivery: (id: string, data: Prisma.WebhookDeliveryUpdateInput) => db.webhookDelivery.update({ where: { id }, data }),
-    /** Dead letters back to pending, for a new round of attempts (the log keeps the old ones); the ids that were. */
+    /**
+     * Dead letters back to pending, for a new round of attempts (the log keeps the old ones):
+     * the rows this call revived (a concurrent replay revives each once).
+     */
     revive: async (appId: string, ids: readonly string[]) => {
-      const revived = await db.webhookDelivery.findMany({ where: { appId, id: { in: [...ids] }, status: 'FAILED' }, select: { id: true, attempts: true } });
-      for (const { id, attempts } of revived) {
-        await db.webhookDelivery.updateMany({
-          where: { appId, id, status: 'FAILED' },
-          data: { status: 'PENDING', roundStart: attempts, failedAt: null, lastError: null, lastStatus: null },
+      const candidates = await db.webhookDelivery.findMany({ where: { appId, id: { in: [...ids] }, status: 'FAILED' } });
+      const revived: DeliveryRow[] = [];
+      for (const row of candidates) {
+        const { count } = await db.webhookDelivery.updateMany({
+          where: { appId, id: row.id, status: 'FAILED' },
+          data: { status: 'PENDING', roundStart: row.attempts, claimedAt: null, nextAttemptAt: null, failedAt: null, lastError: null, lastStatus: null },
         });
+        if (count === 1) revived.push(row);
       }
-      return revived.map((r) => r.id);
+      return revived;
     },
     failedIds: async (appId: string, endpointId: string) =>
       (await db.webhookDelivery.findMany({ where: { appId, endpointId, status: 'FAILED' }, select: { id: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(
