@@ -639,6 +639,11 @@ const SEEDED_ATTEMPT = 'seeded: unavailable';
  * replays have a delivery to revive. New ones go first, as seedConversations' do.
  */
 async function seedWebhooks(t: Tenant, url: string) {
+  // Fuzzed creations fill the app up to its endpoint cap (20): the oldest go, the newest stay.
+  const { prisma } = server.deps.db;
+  if ((await prisma.webhookEndpoint.count({ where: { appId: t.app.appId } })) >= 10) {
+    await prisma.webhookEndpoint.deleteMany({ where: { appId: t.app.appId, id: { notIn: t.webhookEndpoints.slice(0, 2) } } });
+  }
   const created = await ok(server.graphqlUrl, CreateWebhookEndpoint, { input: { url, description: 'fuzz' } }, appCred(t));
   const endpointId = created.createWebhookEndpoint.endpoint.id;
   const delivery = await server.deps.db.prisma.webhookDelivery.create({
