@@ -183,6 +183,29 @@ describe('dead letters', () => {
   });
 });
 
+describe('Retry-After', () => {
+  let patient: TestServer;
+  beforeAll(async () => {
+    // A schedule no test would wait for: only Retry-After can bring the retry this soon.
+    patient = await startServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_RETRY_SCHEDULE: '3600' });
+  });
+  afterAll(() => patient?.close());
+
+  it("a receiver's Retry-After replaces the schedule's delay for the next attempt", async () => {
+    const app = await seedApp(patient);
+    const [alice, bob] = (await seedUsers(patient, app, 2)) as [SeededUser, SeededUser];
+    const conversationId = await seedGroup(patient, alice, [bob]);
+    const hook = await receiver((n, _req, res) => {
+      if (n === 1) return void res.writeHead(503, { 'retry-after': '1' }).end('busy');
+      return 200;
+    });
+    await ok(patient.graphqlUrl, Create, { input: { url: hook.url, events: ['conversation.message.created'] } }, asApp(app));
+    await ok(patient.graphqlUrl, Send, { input: { conversationId, body: 'later, please' } }, { token: alice.token });
+    await eventually(() => expect(hook.received).toHaveLength(2), 15_000);
+    expect(hook.received[1]!.at - hook.received[0]!.at).toBeGreaterThanOrEqual(900);
+  });
+});
+
 describe('an endpoint failing for long', () => {
   let quick: TestServer;
   beforeAll(async () => {
