@@ -24,7 +24,7 @@ import { createTenantService } from './modules/tenant/tenant.service.ts';
 import { createTenantStore } from './modules/tenant/tenant.store.ts';
 import { createSessionStore } from './modules/user/session.store.ts';
 import type { Config } from './config.ts';
-import type { Db } from './db/client.ts';
+import { TX_OPTIONS, type Db } from './db/client.ts';
 import { createModerationService } from './modules/moderation/moderation.service.ts';
 import { createModerationStore } from './modules/moderation/moderation.store.ts';
 import { createWebhookSender } from './modules/webhook/http-sender.ts';
@@ -79,7 +79,7 @@ export function createServices(options: ServicesOptions) {
     webhooks: { record: webhookOutbox.record, committed: () => webhookQueue.notify() },
   });
   const webhookStore = createWebhookStore(prisma);
-  const webhookTransact = <T>(fn: (db: Db) => Promise<T>) => prisma.$transaction((tx) => fn(tx), { maxWait: 20_000, timeout: 30_000 });
+  const webhookTransact = <T>(fn: (db: Db) => Promise<T>) => prisma.$transaction((tx) => fn(tx), TX_OPTIONS);
   const moderation = createModerationService({
     store: createModerationStore(prisma),
     // Its own sender: a rewritten message comes back in the response, so it reads more of it.

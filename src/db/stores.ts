@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { createConversationStore, type OnEventRecorded } from '../modules/conversation/conversation.store.ts';
 import { createMessageStore } from '../modules/message/message.store.ts';
-import type { Db } from './client.ts';
+import { TX_OPTIONS, type Db } from './client.ts';
 
 /** The stores that take part in multi-row transactions, bound to one client or transaction. */
 export function createTxStores(db: Db, hooks: { onEventRecorded?: OnEventRecorded } = {}) {
@@ -21,20 +21,16 @@ export type Transact = <T>(fn: (stores: TxStores) => Promise<T>) => Promise<T>;
  */
 export function createTransact(
   prisma: PrismaClient,
-  { onAfterCommitError, webhooks }: { onAfterCommitError: (err: unknown) => void; webhooks?: { record: OnEventRecorded; committed(): void } },
+  { onAfterCommitError, webhooks }: { onAfterCommitError: (err: unknown) => void; webhooks?: { record: (...args: Parameters<OnEventRecorded>) => Promise<number>; committed(): void } },
 ): Transact {
   return async (fn) => {
     const after: (() => Promise<unknown> | void)[] = [];
     const onEventRecorded: OnEventRecorded | undefined = webhooks
       ? async (db, event) => {
-          if (((await webhooks.record(db, event)) as number) > 0 && !after.includes(webhooks.committed)) after.push(webhooks.committed);
+          if ((await webhooks.record(db, event)) > 0 && !after.includes(webhooks.committed)) after.push(webhooks.committed);
         }
       : undefined;
-    // Generous waits: on embedded PGlite every transaction queues on one connection.
-    const result = await prisma.$transaction((tx) => fn({ ...createTxStores(tx, { onEventRecorded }), afterCommit: (f) => void after.push(f) }), {
-      maxWait: 20_000,
-      timeout: 30_000,
-    });
+    const result = await prisma.$transaction((tx) => fn({ ...createTxStores(tx, { onEventRecorded }), afterCommit: (f) => void after.push(f) }), TX_OPTIONS);
     // The data is committed: what runs now (publishing) must not turn success into an error.
     for (const f of after) await Promise.resolve().then(f).catch(onAfterCommitError);
     return result;

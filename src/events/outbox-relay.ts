@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { TX_OPTIONS } from '../db/client.ts';
 import { createUserStore } from '../modules/user/user.store.ts';
 import { createOutboxStore } from './outbox.store.ts';
 import type { EventPublisher } from './publisher.ts';
@@ -61,8 +62,7 @@ export function createOutboxRelay({ prisma, publisher, onError, batchSize = 500,
         await outbox.markPublished(conversationId, batch.rows.map((r) => r.seq));
         return batch.rows.length === batch.limit ? 'full' : 'done';
       },
-      // Generous waits: on embedded PGlite every transaction queues on one connection.
-      { maxWait: 20_000, timeout: 30_000 },
+      TX_OPTIONS,
     );
   }
 

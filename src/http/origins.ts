@@ -1,4 +1,5 @@
 import type { Viewer } from '../auth/viewer.ts';
+import { createTtlCache } from '../lib/ttl-cache.ts';
 import type { AppStore } from '../modules/app/app.store.ts';
 
 /**
@@ -44,23 +45,14 @@ function sameOrigin(origin: string, host: string | undefined) {
  * operator are not. `*` allows every origin; an empty list allows none.
  */
 export function createOriginPolicy({ apps }: { apps: Pick<AppStore, 'byId'> }) {
-  const cache = new Map<string, { origins: readonly string[]; until: number }>();
-
-  async function originsOf(appId: string): Promise<readonly string[]> {
-    const cached = cache.get(appId);
-    if (cached && cached.until > Date.now()) return cached.origins;
-    const origins = (await apps.byId(appId))?.allowedOrigins ?? [];
-    if (cache.size > 10_000) cache.clear(); // a bound, not an LRU: refills cheaply
-    cache.set(appId, { origins, until: Date.now() + CACHE_MS });
-    return origins;
-  }
+  const originsOf = createTtlCache(CACHE_MS, async (appId): Promise<readonly string[]> => (await apps.byId(appId))?.allowedOrigins ?? []);
 
   return {
     /** Whether `viewer` may call from `origin` (undefined: no Origin header); `host` is the request's Host. */
     async permits(viewer: Viewer, origin: string | undefined, host: string | undefined): Promise<boolean> {
       if (origin === undefined || (viewer.kind !== 'app' && viewer.kind !== 'user')) return true;
       if (sameOrigin(origin, host)) return true;
-      const origins = await originsOf(viewer.scope.appId);
+      const origins = await originsOf.get(viewer.scope.appId);
       return origins.includes('*') || origins.includes(normalizeOrigin(origin));
     },
   };

@@ -95,8 +95,13 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       } catch (err) {
         return refuse(err);
       }
+      if (viewer.kind === 'operator') {
+        ctx.extra.viewer = viewer;
+        ctx.extra.budget = budgetOf(Number.MAX_SAFE_INTEGER);
+        return true;
+      }
+      const { maxSocketsPerUser, wsMessagesPerSecond } = await tenants.limits(viewer.scope.tenantId);
       if (viewer.kind === 'user') {
-        const { maxSocketsPerUser } = await tenants.limits(viewer.scope.tenantId);
         // Counted across every node when presence lives in Redis.
         if (!(await tracker.connect(viewer.scope, viewer.userId, ctx.extra.presenceId, maxSocketsPerUser))) {
           socket.close(CloseCodes.TooManySockets, `At most ${maxSocketsPerUser} sockets per user`);
@@ -108,12 +113,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
           return false;
         }
       }
-      if (viewer.kind === 'operator') {
-        ctx.extra.viewer = viewer;
-        ctx.extra.budget = budgetOf(Number.MAX_SAFE_INTEGER);
-        return true;
-      }
-      ctx.extra.budget = budgetOf((await tenants.limits(viewer.scope.tenantId)).wsMessagesPerSecond);
+      ctx.extra.budget = budgetOf(wsMessagesPerSecond);
       // From here on onClose takes the socket out of the registry (and presence).
       ctx.extra.viewer = viewer;
       const listening = registry.add(viewer, socket);
@@ -168,9 +168,8 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
 
     async onClose(ctx) {
       const { viewer, socket } = ctx.extra;
-      if (viewer?.kind === 'app') registry.remove(viewer, socket);
+      if (viewer?.kind === 'app' || viewer?.kind === 'user') registry.remove(viewer, socket);
       if (viewer?.kind !== 'user') return;
-      registry.remove(viewer, socket);
       await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId).catch((err: unknown) => app.log.error({ err }, 'presence: disconnect failed'));
     },
   });

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { TX_OPTIONS } from '../../db/client.ts';
 import { lockTenant, type TenantRow } from '../tenant/tenant.store.ts';
 
 export function createAppStore(prisma: PrismaClient) {
@@ -19,8 +20,7 @@ export function createAppStore(prisma: PrismaClient) {
           admit(tenant, await tx.app.count({ where: { tenantId: data.tenantId } }));
           return tx.app.create({ data });
         },
-        // Generous waits: on embedded PGlite every transaction queues on one connection.
-        { maxWait: 20_000, timeout: 30_000 },
+        TX_OPTIONS,
       ),
     byId: (id: string) => prisma.app.findUnique({ where: { id } }),
     byTenant: (tenantId: string) =>

@@ -4,6 +4,7 @@ import { EphemeralType } from '../../events/event-map.ts';
 import type { OutboxRelay } from '../../events/outbox-relay.ts';
 import type { RateLimiter } from '../../lib/rate-limiter.ts';
 import type { ModerationService } from '../moderation/moderation.service.ts';
+import type { TenantLimits } from '../tenant/plans.ts';
 import type { TenantService } from '../tenant/tenant.service.ts';
 import type { EventPublisher } from '../../events/publisher.ts';
 import { badInput, conflict, forbidden, notFound, payloadTooLarge } from '../../lib/errors.ts';
@@ -44,8 +45,12 @@ export function createMessageService(deps: {
    * message, attachments within its maxAttachmentsPerMessage. An edit keeps the attachments it
    * was sent with, even if the limit has been lowered since.
    */
-  async function checkContent(actor: Actor, body: string, attachments: readonly Attachment[], { newAttachments }: { newAttachments: boolean }) {
-    const { maxMessageBytes, maxAttachmentsPerMessage } = await tenants.limits(actor.scope.tenantId);
+  function checkContent(
+    { maxMessageBytes, maxAttachmentsPerMessage }: TenantLimits,
+    body: string,
+    attachments: readonly Attachment[],
+    { newAttachments }: { newAttachments: boolean },
+  ) {
     if (Buffer.byteLength(body, 'utf8') > maxMessageBytes) {
       throw payloadTooLarge(`Message body is over ${maxMessageBytes} bytes`);
     }
@@ -113,14 +118,14 @@ export function createMessageService(deps: {
         const original = await messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key, { unexpired: true });
         if (original) return original;
       }
-      await checkContent(actor, input.body, attachments, { newAttachments: true });
-      const { messagesPerSecondPerUser } = await tenants.limits(actor.scope.tenantId);
-      await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, messagesPerSecondPerUser, 'messages');
+      const limits = await tenants.limits(actor.scope.tenantId);
+      checkContent(limits, input.body, attachments, { newAttachments: true });
+      await rateLimiter.consume(`${actor.scope.appId}:${actor.userId}`, limits.messagesPerSecondPerUser, 'messages');
       await conversationRate.limiter.consume(`${actor.scope.appId}:${conversationId}`, conversationRate.perSecond, 'messages in one conversation');
       // After the rates (a flood never reaches the hook), before the transaction (no lock is
       // held while the hook thinks); what it rewrites is held to the same limits.
       const draft = await moderation.review(actor, { kind: 'create', conversationId, body: input.body, attachments, metadata: input.metadata ?? {} });
-      if (draft.body !== input.body) await checkContent(actor, draft.body, attachments, { newAttachments: true });
+      if (draft.body !== input.body) checkContent(limits, draft.body, attachments, { newAttachments: true });
       return transact(async (tx) => {
         if (key && !(await tx.messages.claimIdempotencyKey(actor.scope, actor.userId, conversationId, key))) {
           const original = await tx.messages.messageForIdempotencyKey(actor.scope, actor.userId, conversationId, key);
@@ -149,7 +154,8 @@ export function createMessageService(deps: {
       const { message } = await visibleMessage(actor, id);
       if (message.senderId !== actor.userId) throw forbidden('Only the sender can edit a message');
       if (message.status === 'DELETED') throw conflict('A deleted message cannot be edited');
-      await checkContent(actor, body, message.attachments as Attachment[], { newAttachments: false });
+      const limits = await tenants.limits(actor.scope.tenantId);
+      checkContent(limits, body, message.attachments as Attachment[], { newAttachments: false });
       const draft = await moderation.review(actor, {
         kind: 'edit',
         conversationId: message.conversationId,
@@ -158,7 +164,7 @@ export function createMessageService(deps: {
         attachments: message.attachments as Attachment[],
         metadata: message.metadata as object,
       });
-      if (draft.body !== body) await checkContent(actor, draft.body, message.attachments as Attachment[], { newAttachments: false });
+      if (draft.body !== body) checkContent(limits, draft.body, message.attachments as Attachment[], { newAttachments: false });
       return changeMessage(actor, message, EventType.messageUpdated, canWrite, {
         body: draft.body,
         status: 'EDITED',

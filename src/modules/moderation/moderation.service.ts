@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { decrypt, encrypt } from '../../auth/secrets.ts';
 import { AppError, badInput } from '../../lib/errors.ts';
+import { createTtlCache } from '../../lib/ttl-cache.ts';
 import type { Actor } from '../../lib/scope.ts';
 import type { Attachment } from '../message/message.store.ts';
 import type { WebhookSender } from '../webhook/http-sender.ts';
 import { checkEndpointUrl } from '../webhook/target-policy.ts';
-import { signatureHeader } from '../webhook/webhook-dispatcher.ts';
+import { newWebhookSecret, signedHeaders } from '../webhook/webhook-signing.ts';
 import { metadataSchema, safeText } from '../../schema/validators.ts';
 import type { ModerationHookRow, ModerationStore } from './moderation.store.ts';
 
@@ -43,16 +43,7 @@ export function createModerationService(deps: {
   onError: (err: unknown) => void;
 }) {
   const { store, sender, secretKey, allowPrivateTargets } = deps;
-  const cache = new Map<string, { hook: ModerationHookRow | null; until: number }>();
-
-  async function hookOf(appId: string) {
-    const cached = cache.get(appId);
-    if (cached && cached.until > Date.now()) return cached.hook;
-    const hook = await store.byApp(appId);
-    if (cache.size > 10_000) cache.clear();
-    cache.set(appId, { hook, until: Date.now() + CACHE_MS });
-    return hook;
-  }
+  const hooks = createTtlCache(CACHE_MS, (appId): Promise<ModerationHookRow | null> => store.byApp(appId));
 
   return {
     close: () => sender.close(),
@@ -62,20 +53,20 @@ export function createModerationService(deps: {
     async set(appId: string, input: { url: string; failOpen: boolean; timeoutMs: number }) {
       const checked = checkEndpointUrl(input.url, { allowPrivate: allowPrivateTargets });
       if (!checked.ok) throw badInput([{ path: 'input.url', message: checked.reason }]);
-      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      const secret = newWebhookSecret();
       const hook = await store.upsert(appId, { url: checked.url.toString(), secret: encrypt(secret, secretKey), failOpen: input.failOpen, timeoutMs: input.timeoutMs });
-      cache.delete(appId);
+      hooks.delete(appId);
       return { hook, secret };
     },
 
     async remove(appId: string) {
-      cache.delete(appId);
+      hooks.delete(appId);
       return store.remove(appId);
     },
 
     /** The draft as it may be stored, or an error; unchanged when the app has no hook. */
     async review(actor: Actor, draft: Draft & { conversationId: string; messageId?: string; kind: 'create' | 'edit' }): Promise<Draft> {
-      const hook = await hookOf(actor.scope.appId);
+      const hook = await hooks.get(actor.scope.appId);
       if (!hook) return draft;
       const id = `mod_${ulid()}`;
       const at = new Date();
@@ -96,12 +87,7 @@ export function createModerationService(deps: {
       const result = await sender.send({
         url: hook.url,
         timeoutMs: hook.timeoutMs,
-        headers: {
-          'content-type': 'application/json',
-          'webhook-id': id,
-          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-          'webhook-signature': signatureHeader([decrypt(hook.secret, secretKey)], id, at, body),
-        },
+        headers: signedHeaders([decrypt(hook.secret, secretKey)], id, at, body),
         body,
       });
       let verdict: z.infer<typeof Verdict> | null = null;

@@ -1,4 +1,5 @@
 import type { Bus } from '../../events/bus.ts';
+import { createTtlCache } from '../../lib/ttl-cache.ts';
 import { topics } from '../../events/event-map.ts';
 import { notFound } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
@@ -27,7 +28,11 @@ export function createTenantService({
   bus: Pick<Bus, 'publish'>;
   onError: (err: unknown) => void;
 }) {
-  const cachedLimits = new Map<string, { limits: TenantLimits; until: number }>();
+  const cachedLimits = createTtlCache(LIMITS_CACHE_MS, async (id): Promise<TenantLimits> => {
+    const tenant = await tenants.byId(id);
+    if (!tenant) throw notFound('Tenant');
+    return effectiveLimits(tenant.plan, tenant.limits, deployment);
+  });
   return {
     create: (input: { name: string; plan: Plan }) => tenants.insert({ id: newId.tenant(), ...input }),
 
@@ -39,16 +44,7 @@ export function createTenantService({
     effective: (tenant: { plan: Plan; limits: unknown }) => effectiveLimits(tenant.plan, tenant.limits, deployment),
 
     /** The tenant's effective limits, read at most every few seconds (checked on hot paths). */
-    async limits(id: string): Promise<TenantLimits> {
-      const cached = cachedLimits.get(id);
-      if (cached && cached.until > Date.now()) return cached.limits;
-      const tenant = (await tenants.byId(id)) ?? Promise.reject(notFound('Tenant'));
-      const { plan, limits: overrides } = await tenant;
-      const limits = effectiveLimits(plan, overrides, deployment);
-      if (cachedLimits.size > 10_000) cachedLimits.clear(); // a bound, not an LRU: refills cheaply
-      cachedLimits.set(id, { limits, until: Date.now() + LIMITS_CACHE_MS });
-      return limits;
-    },
+    limits: (id: string): Promise<TenantLimits> => cachedLimits.get(id),
 
     async update(id: string, input: UpdateTenantInput) {
       const updated = await tenants.update(id, (tenant) => ({

@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.ts';
+import { TX_OPTIONS, type Db } from '../../db/client.ts';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
 
@@ -32,8 +32,7 @@ export function createTenantStore(prisma: PrismaClient) {
           const tenant = await tx.tenant.findUniqueOrThrow({ where: { id } });
           return tx.tenant.update({ where: { id }, data: change(tenant) });
         },
-        // Generous waits: on embedded PGlite every transaction queues on one connection.
-        { maxWait: 20_000, timeout: 30_000 },
+        TX_OPTIONS,
       ),
     /** Oldest first, keyed by (createdAt, id) so that equal timestamps page correctly. */
     page: ({ after, before, limit, inverted }: PageArgs<TimeCursor>) =>

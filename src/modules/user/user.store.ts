@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../../generated/prisma/client.ts';
-import type { Db } from '../../db/client.ts';
+import { TX_OPTIONS, type Db } from '../../db/client.ts';
 import type { AppScope, PageArgs } from '../../lib/scope.ts';
 import type { TenantRow } from '../tenant/tenant.store.ts';
 
@@ -23,7 +23,7 @@ export function createUserStore(prisma: Db) {
   const transaction = <T>(fn: (tx: Db) => Promise<T>): Promise<T> =>
     '$transaction' in prisma
       ? // Generous waits: on embedded PGlite every transaction queues on one connection.
-        prisma.$transaction((tx) => fn(tx), { maxWait: 20_000, timeout: 30_000 })
+        prisma.$transaction((tx) => fn(tx), TX_OPTIONS)
       : fn(prisma);
   return {
     /**

@@ -1,13 +1,9 @@
-import { Webhook } from 'standardwebhooks';
-import { decrypt } from '../../auth/secrets.ts';
 import type { Db } from '../../db/client.ts';
-import { newId } from '../../lib/ids.ts';
 import type { WebhookSender } from './http-sender.ts';
 import { createWebhookStore, type DeliveryRow, type EndpointRow, type WebhookStore } from './webhook.store.ts';
+import { ENDPOINT_DISABLED, queueDeliveries } from './webhook-outbox.ts';
 import { jobFor, type DeliveryJob, type WebhookQueue } from './webhook-queue.ts';
-
-/** The event the app gets on its other endpoints when one is disabled for failing too long. */
-export const ENDPOINT_DISABLED = 'webhook.endpoint.disabled';
+import { secretsInForce, signedHeaders } from './webhook-signing.ts';
 
 /** How soon a delivery waiting for an earlier one of its lane looks again, doubling up to a cap. */
 const ORDER_RECHECK_MS = 100;
@@ -15,23 +11,6 @@ const ORDER_RECHECK_MAX_MS = 5_000;
 
 /** ±20 %: receivers that failed together are not all retried in the same second. */
 const JITTER = 0.2;
-
-/**
- * Signs with every secret in force, space-separated (Standard Webhooks: a receiver that knows
- * either accepts), so a secret rotation never fails a delivery.
- */
-export function signatureHeader(secrets: readonly string[], id: string, at: Date, body: string) {
-  return secrets.map((secret) => new Webhook(secret).sign(id, at, body)).join(' ');
-}
-
-/** The secrets that sign now: the current one, and the one before it during its overlap. */
-export function secretsInForce(endpoint: Pick<EndpointRow, 'secret' | 'previousSecret' | 'previousSecretExpiresAt'>, secretKey: string, now: Date) {
-  const secrets = [decrypt(endpoint.secret, secretKey)];
-  if (endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) {
-    secrets.push(decrypt(endpoint.previousSecret, secretKey));
-  }
-  return secrets;
-}
 
 /** Seconds before attempt `next` (2, 3, …): the schedule's, with jitter, or what Retry-After asked. */
 export function retryDelaySeconds(schedule: readonly number[], next: number, retryAfterSeconds: number | null, random = Math.random) {
@@ -78,25 +57,10 @@ export function createWebhookDispatcher(deps: {
     const since = endpoint.failingSince ?? new Date();
     const reason = `Failing since ${since.toISOString()}: disabled after ${disableAfterSeconds} seconds without a successful delivery`;
     await transact(async (db) => {
-      const tx = createWebhookStore(db);
-      if (!(await tx.disableIfFailingSince(delivery.appId, endpoint.id, before, reason))) return;
+      if (!(await createWebhookStore(db).disableIfFailingSince(delivery.appId, endpoint.id, before, reason))) return;
       const type = ENDPOINT_DISABLED;
-      const payload = {
-        type,
-        timestamp: new Date().toISOString(),
-        data: { appId: delivery.appId, endpointId: endpoint.id, url: endpoint.url, reason, failingSince: since.toISOString() },
-      };
-      const rows = (await tx.endpointsFor(delivery.appId, type)).map((other) => ({
-        id: newId.webhookDelivery(),
-        endpointId: other.id,
-        appId: delivery.appId,
-        eventType: type,
-        conversationId: null,
-        seq: null,
-        payload,
-      }));
-      await tx.insertDeliveries(rows);
-      await queue.enqueue(db, rows.map((row) => jobFor(row, 1)));
+      const data = { appId: delivery.appId, endpointId: endpoint.id, url: endpoint.url, reason, failingSince: since.toISOString() };
+      await queueDeliveries(db, queue, { appId: delivery.appId, type, body: { type, timestamp: new Date().toISOString(), data }, conversationId: null, seq: null });
     });
   }
 
@@ -122,12 +86,7 @@ export function createWebhookDispatcher(deps: {
     const body = JSON.stringify(delivery.payload);
     const result = await sender.send({
       url: endpoint.url,
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': delivery.id,
-        'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-        'webhook-signature': signatureHeader(secretsInForce(endpoint, secretKey, at), delivery.id, at, body),
-      },
+      headers: signedHeaders(secretsInForce(endpoint, secretKey, at), delivery.id, at, body),
       body,
     });
     // Cut short by our own shutdown: not the receiver's failure. The claim goes stale and the
@@ -155,10 +114,12 @@ export function createWebhookDispatcher(deps: {
     const last = { lastStatus: result.status, lastError: result.error ?? (result.ok ? null : `HTTP ${result.status}`), claimedAt: null };
     if (result.ok) {
       await store.finishDelivery(delivery.id, { status: 'SUCCEEDED', deliveredAt: new Date(), ...last });
+      // Always (a conditional write): another worker may have marked it failing since it was read.
       await store.markHealthy(delivery.appId, delivery.endpointId);
       return;
     }
-    await store.markFailing(delivery.appId, delivery.endpointId, new Date());
+    // Already failing when read: the first failure is kept anyway, so there is nothing to write.
+    if (!delivery.endpoint.failingSince) await store.markFailing(delivery.appId, delivery.endpointId, new Date());
     if (result.status === 410) {
       // Gone: the receiver asks never to be called again.
       await store.updateEndpoint(delivery.appId, delivery.endpointId, { status: 'DISABLED', disabledReason: 'The receiver answered 410 Gone' });

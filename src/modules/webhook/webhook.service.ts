@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { encrypt } from '../../auth/secrets.ts';
 import { EventType } from '../../events/event-types.ts';
 import { badInput, notFound, overLimit } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { PageArgs, TimeCursor } from '../../lib/scope.ts';
 import { checkEndpointUrl } from './target-policy.ts';
-import { ENDPOINT_DISABLED } from './webhook-dispatcher.ts';
+import { newWebhookSecret } from './webhook-signing.ts';
+import { ENDPOINT_DISABLED } from './webhook-outbox.ts';
 import type { Db } from '../../db/client.ts';
 import { createWebhookStore, type EndpointRow, type WebhookStore } from './webhook.store.ts';
 import { jobFor, type WebhookQueue } from './webhook-queue.ts';
@@ -17,8 +17,6 @@ export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 /** Endpoints an app may have. */
 export const MAX_ENDPOINTS_PER_APP = 20;
 
-/** "whsec_" and 32 random bytes in base64, the Standard Webhooks secret format. */
-const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 export type EndpointInput = { url?: string | null; events?: string[] | null; description?: string | null; status?: 'ENABLED' | 'DISABLED' | null };
 
@@ -65,7 +63,7 @@ export function createWebhookService(deps: {
     async create(appId: string, input: { url: string; events?: string[] | null; description?: string | null }) {
       // Every event writes a delivery per endpoint inside its transaction: the count is bounded.
       if ((await store.endpoints(appId)).length >= MAX_ENDPOINTS_PER_APP) throw overLimit('maxWebhookEndpoints', MAX_ENDPOINTS_PER_APP);
-      const secret = newSecret();
+      const secret = newWebhookSecret();
       const endpoint = await store.insertEndpoint({
         id: newId.webhookEndpoint(),
         appId,
@@ -96,7 +94,7 @@ export function createWebhookService(deps: {
     /** A new secret signs from now on; the old one signs too for SECRET_OVERLAP_MS. */
     async rotateSecret(appId: string, id: string) {
       const endpoint = await endpointOf(appId, id);
-      const secret = newSecret();
+      const secret = newWebhookSecret();
       const updated = await store.updateEndpoint(appId, id, {
         secret: encrypt(secret, secretKey),
         previousSecret: endpoint.secret,
