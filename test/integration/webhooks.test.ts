@@ -40,6 +40,16 @@ const DeadLetters = graphql(`
     deadLetters(appId: $appId, first: 20) { edges { node { id endpointId status attempts lastStatus } } }
   }
 `);
+const DeliveriesPage = graphql(`
+  query HooksDeliveriesPage($endpointId: ID!, $first: Int, $after: String) {
+    webhookDeliveries(endpointId: $endpointId, first: $first, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } }
+  }
+`);
+const DeadLettersPage = graphql(`
+  query HooksDeadLettersPage($appId: ID!, $first: Int, $after: String) {
+    deadLetters(appId: $appId, first: $first, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } }
+  }
+`);
 const Replay = graphql(`mutation HooksReplay($id: ID!) { replayDeadLetter(id: $id) { id status attempts } }`);
 const ReplayAll = graphql(`mutation HooksReplayAll($endpointId: ID!) { replayDeadLetters(endpointId: $endpointId) }`);
 const Send = graphql(`mutation HooksSend($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`);
@@ -304,6 +314,62 @@ describe('jobs run at least once, attempts once', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(hook.received.length - before).toBe(1);
     expect(hook.received.at(-1)!.headers['webhook-id']).toBe(dead!.id);
+  });
+});
+
+describe('contract details', () => {
+  it('webhookDeliveries and deadLetters are Relay connections: first/after visit every row once, oldest first', async () => {
+    const { app, conversationId } = await setup();
+    const { endpoint } = await createEndpoint(app, 'http://127.0.0.1:9/never-called', ['conversation.message.created']);
+    const ids: string[] = [];
+    for (let seq = 1; seq <= 5; seq++) {
+      const id = newId.webhookDelivery();
+      ids.push(id);
+      await server.deps.db.prisma.webhookDelivery.create({
+        data: { id, endpointId: endpoint.id, appId: app.appId, eventType: 'conversation.message.created', conversationId, seq, payload: {}, status: 'FAILED', attempts: 3, createdAt: new Date(Date.now() + seq) },
+      });
+    }
+    type Page = { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor?: string | null } };
+    const walk = async (page: (after: string | null) => Promise<Page>) => {
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const p: Page = await page(after);
+        seen.push(...p.edges.map((e) => e.node.id));
+        if (!p.pageInfo.hasNextPage) return seen;
+        after = p.pageInfo.endCursor ?? null;
+      }
+    };
+    expect(await walk(async (after) => (await ok(server.graphqlUrl, DeliveriesPage, { endpointId: endpoint.id, first: 2, after }, asApp(app))).webhookDeliveries)).toEqual(ids);
+    expect(await walk(async (after) => (await ok(server.graphqlUrl, DeadLettersPage, { appId: app.appId, first: 2, after }, asApp(app))).deadLetters)).toEqual(ids);
+  });
+
+  it('a receiver that answers within WEBHOOK_TIMEOUT_MS has received the event; one that answers later has not (the attempt is retried)', async () => {
+    const { app, alice, conversationId } = await setup();
+    // The server's timeout is 2 s: first answer after 2.5 s, then at once.
+    const hook = await receiver((n, _req, res) => void setTimeout(() => res.writeHead(200).end(), n === 1 ? 2500 : 0));
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    await send(alice, conversationId, 'in time?');
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('SUCCEEDED'), 15_000);
+    const [delivery] = await deliveries(app, endpoint.id);
+    expect(delivery!.attemptLog).toEqual([
+      { attempt: 1, status: null, error: 'timeout' },
+      { attempt: 2, status: 200, error: null },
+    ]);
+  });
+
+  it('disabling an endpoint turns its pending deliveries into dead letters when their turn comes, without calling it', async () => {
+    const { app, conversationId } = await setup();
+    const hook = await receiver();
+    const { endpoint } = await createEndpoint(app, hook.url, ['conversation.message.created']);
+    const id = newId.webhookDelivery();
+    const row = { id, endpointId: endpoint.id, appId: app.appId, eventType: 'conversation.message.created', conversationId, seq: 1, payload: {} };
+    await server.deps.db.prisma.webhookDelivery.create({ data: row });
+    await ok(server.graphqlUrl, Update, { id: endpoint.id, input: { status: 'DISABLED' } }, asApp(app));
+    await server.deps.services.webhookQueue.enqueue(null, [jobFor(row, 1)]);
+    server.deps.services.webhookQueue.notify();
+    await eventually(async () => expect((await deliveries(app, endpoint.id))[0]?.status).toBe('FAILED'));
+    expect(hook.received).toHaveLength(0);
   });
 });
 
