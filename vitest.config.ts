@@ -27,6 +27,17 @@ export default defineConfig({
             },
           ]
         : []),
+      // The admin dashboard and the SDK's example page in real Chromium, and the SDK against a
+      // real server: once, on PostgreSQL when there is one (CI), else on the embedded store.
+      ...(['browser', 'sdk'] as const).map((name) => ({
+        extends: true as const,
+        test: {
+          name,
+          include: name === 'sdk' ? ['sdk/test/**/*.test.ts'] : ['test/browser/**/*.test.ts'],
+          env: { PARLEY_TEST_STORE: process.env.DATABASE_URL ? 'postgres' : 'pglite' },
+          globalSetup: process.env.DATABASE_URL ? ['test/helpers/postgres-setup.ts'] : [],
+        },
+      })),
       ...stores.map((store) => ({
         extends: true as const,
         test: {
