@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readPersistedOperations, type PersistedOperations } from './http/persisted-operations.ts';
+import type { TracingConfig } from './observability/tracing.ts';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -26,6 +27,7 @@ const envSchema = z.object({
   TOKEN_AUDIENCE: z.string().min(1).default('parley'),
   OUTBOX_SWEEP_MS: z.coerce.number().int().min(50).default(1000),
   PRESENCE_TTL_MS: z.coerce.number().int().min(1000).default(30_000),
+  USAGE_SAMPLE_MS: z.coerce.number().int().min(50).default(5000),
   CONVERSATION_MESSAGES_PER_SECOND: z.coerce.number().int().min(1).default(200),
   TYPING_TTL_MS: z.coerce.number().int().min(500).default(5000),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(1000).default(12_000),
@@ -47,9 +49,20 @@ const envSchema = z.object({
     .regex(/^(true|false|\d{1,2}|[\w.:/]+(\s*,\s*[\w.:/]+)*)$/, 'true, false, a number of hops, or addresses/CIDRs separated by commas')
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_TENANT_LABELS: z.coerce.number().int().min(0).max(10_000).default(50),
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   NODE_ENV: z.string().default('development'),
   PERSISTED_OPERATIONS_FILE: z.string().min(1).optional(),
   PERSISTED_OPERATIONS_ONLY: z.enum(['true', 'false']).default('false'),
+  // OpenTelemetry's standard names (docs/OPERATIONS.md, "Traces").
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp']).default('none'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL').optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL').optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('parley'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  OTEL_TRUST_INCOMING_SAMPLING: z.enum(['true', 'false']).default('false'),
+  WEBHOOK_TRACEPARENT: z.enum(['true', 'false']).default('false'),
 });
 
 export type Config = Readonly<{
@@ -71,6 +84,12 @@ export type Config = Readonly<{
   tokenIssuer: string;
   tokenAudience: string;
   logLevel: string;
+  /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | null;
+  /** Distinct tenants a metric's `tenant` label names before the rest count as `other`. */
+  metricsTenantLabels: number;
+  /** On SIGTERM: how long /readyz says `draining` before the node stops accepting. */
+  shutdownDrainMs: number;
   production: boolean;
   /** Schema introspection and the GraphiQL page: on by default, off by default in production. */
   introspection: boolean;
@@ -96,9 +115,13 @@ export type Config = Readonly<{
   presenceTtlMs: number;
   /** How often a worker looks for committed events that were not published. */
   outboxSweepMs: number;
+  /** How often each node publishes its socket counts and samples the cluster's socket peaks. */
+  usageSampleMs: number;
   /** PERSISTED_OPERATIONS_FILE, read and checked at start; null: the feature is off. */
   persistedOperations: PersistedOperations | null;
   ws: Readonly<{ keepAliveMs: number; maxSubscriptionsPerSocket: number; maxBufferedBytes: number; maxPendingEvents: number }>;
+  /** OpenTelemetry tracing: off unless OTEL_TRACES_EXPORTER=otlp (observability/tracing.ts). */
+  tracing: TracingConfig;
 }>;
 
 /** false: the socket's peer is the client; true: every proxy; a number: that many hops; or addresses/CIDRs. */
@@ -156,6 +179,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenIssuer: e.TOKEN_ISSUER,
     tokenAudience: e.TOKEN_AUDIENCE,
     logLevel: e.LOG_LEVEL,
+    metricsToken: e.METRICS_TOKEN ?? null,
+    metricsTenantLabels: e.METRICS_TENANT_LABELS,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     production: e.NODE_ENV === 'production',
     introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === 'true' : e.NODE_ENV !== 'production',
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : e.NODE_ENV !== 'production',
@@ -171,12 +197,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     conversationMessagesPerSecond: e.CONVERSATION_MESSAGES_PER_SECOND,
     presenceTtlMs: e.PRESENCE_TTL_MS,
     outboxSweepMs: e.OUTBOX_SWEEP_MS,
+    usageSampleMs: e.USAGE_SAMPLE_MS,
     persistedOperations,
     ws: Object.freeze({
       keepAliveMs: e.WS_KEEPALIVE_MS,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       maxPendingEvents: e.WS_MAX_PENDING_EVENTS,
+    }),
+    tracing: Object.freeze({
+      exporter: e.OTEL_TRACES_EXPORTER,
+      // The signal's own endpoint as given; the general one gets the traces path (the OTLP spec's rule).
+      endpoint:
+        e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+        `${(e.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`,
+      serviceName: e.OTEL_SERVICE_NAME,
+      sampleRatio: e.OTEL_TRACES_SAMPLER_ARG,
+      trustIncomingSampling: e.OTEL_TRUST_INCOMING_SAMPLING === 'true',
+      webhookTraceparent: e.WEBHOOK_TRACEPARENT === 'true',
     }),
   });
 }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createCredentialResolver, type ResolveViewer } from './auth/credentials.ts';
 import { createInProcessBus, type Bus } from './events/bus.ts';
 import { createRedisBus } from './events/redis-bus.ts';
@@ -11,6 +11,9 @@ import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { createServices, type Services } from './services.ts';
+import { createBacklogProbe } from './observability/backlog.ts';
+import { createLogger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
 
 export type Deps = {
   config: Config;
@@ -21,12 +24,17 @@ export type Deps = {
   tokens: TokenService;
   services: Services;
   resolveViewer: ResolveViewer;
+  /** This node's Prometheus registry and the helpers that feed it (GET /metrics). */
+  metrics: Metrics;
+  /** `draining` once shutdown began: /readyz answers 503 so load balancers stop sending. */
+  lifecycle: { draining: boolean };
   close(): Promise<void>;
 };
 
 /** Composition root: opens the store, applies migrations, wires auth and services. */
 export async function createDeps(config: Config): Promise<Deps> {
-  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
+  const log = createLogger(config.logLevel);
+  const metrics = createMetrics({ maxTenantLabels: config.metricsTenantLabels });
   const db = await openDatabase(config);
   let webhookQueue: WebhookQueue | undefined;
   try {
@@ -57,9 +65,12 @@ export async function createDeps(config: Config): Promise<Deps> {
       typingTtlMs: config.typingTtlMs,
       conversationMessagesPerSecond: config.conversationMessagesPerSecond,
       presenceTtlMs: config.presenceTtlMs,
+      usageSampleMs: config.usageSampleMs,
       maxPendingEvents: config.ws.maxPendingEvents,
       onError: (err, what) => log.error({ err }, `failed: ${what}`),
+      metrics,
     });
+    metrics.watch(createBacklogProbe(db.prisma), (err) => log.warn({ err }, 'metrics: reading the outbox or webhook queue failed'));
     const resolveViewer = createCredentialResolver({
       adminToken: config.adminToken,
       tokens,
@@ -70,6 +81,7 @@ export async function createDeps(config: Config): Promise<Deps> {
     const close = async () => {
       services.typing.stop();
       await services.tracker.stop(); // before the bus closes: a leaving node's users go offline
+      await services.usage.stop(); // this node's sockets leave the shared counts
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
       services.webhookDispatcher.stop(); // no new attempt starts
@@ -78,7 +90,7 @@ export async function createDeps(config: Config): Promise<Deps> {
       await services.moderation.close();
       await db.close();
     };
-    return { config, log, bus, db, keyring, tokens, services, resolveViewer, close };
+    return { config, log, bus, db, keyring, tokens, services, resolveViewer, metrics, lifecycle: { draining: false }, close };
   } catch (err) {
     await webhookQueue?.stop().catch(() => {});
     await db.close();

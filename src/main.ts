@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, ROLES, type Role } from './config.ts';
 import { createDeps } from './deps.ts';
 import { startNode } from './node.ts';
+import { setupTracing, stopTracing } from './observability/tracing.ts';
 
 const USAGE = `Usage: parley [serve] [--role api|worker|all]
 
@@ -37,6 +38,7 @@ async function main() {
   }
   if (argRole === null) return console.log(USAGE);
   const config = loadConfig(argRole ? { ...process.env, ROLE: argRole } : process.env);
+  await setupTracing(config.tracing); // before anything serves: off (nothing installed) by default
   const deps = await createDeps(config);
   const node = await startNode(deps, config.role).catch(async (err: unknown) => {
     // A start that failed (a port in use, say) still closes the store: PGlite shuts down cleanly.
@@ -49,7 +51,10 @@ async function main() {
     if (closing) return;
     closing = true;
     deps.log.info({ signal }, 'shutting down');
+    // SIGTERM (an orchestrator): not ready at once, then stop after SHUTDOWN_DRAIN_MS. Ctrl-C: at once.
+    if (signal === 'SIGTERM') await node.drain(config.shutdownDrainMs);
     await node.close();
+    await stopTracing(); // exports the spans still buffered
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM').catch(fail));

@@ -9,6 +9,11 @@ export type ParleyNode = {
   /** The background jobs, on the `worker` and `all` roles. */
   worker: Worker | null;
   port: number;
+  /**
+   * The first step of a graceful shutdown: /readyz answers 503 `draining` from now on, while
+   * everything keeps serving for `ms`, so load balancers stop sending before `close`.
+   */
+  drain(ms: number): Promise<void>;
   /** Graceful: stop accepting, close sockets with 1012, finish requests, flush the relay. */
   close(): Promise<void>;
 };
@@ -29,6 +34,7 @@ export async function startNode(deps: Deps, role: Role): Promise<ParleyNode> {
           log: deps.log,
           outboxSweepMs: config.outboxSweepMs,
           webhooks: { queue: deps.services.webhookQueue, dispatcher: deps.services.webhookDispatcher },
+          usage: { rollUp: (options) => deps.services.usage.rollUp(options) },
         });
 
   const stop = async () => {
@@ -36,7 +42,13 @@ export async function startNode(deps: Deps, role: Role): Promise<ParleyNode> {
     await worker?.stop();
     await deps.services.relay.flush(); // publishes started after a commit complete
   };
+  const drain = async (ms: number) => {
+    deps.lifecycle.draining = true;
+    deps.log.info({ drainMs: ms }, 'draining: not ready, still serving');
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  };
   const close = async () => {
+    deps.lifecycle.draining = true;
     try {
       await stop();
     } finally {
@@ -51,5 +63,5 @@ export async function startNode(deps: Deps, role: Role): Promise<ParleyNode> {
     const inUse = (err as { code?: unknown }).code === 'EADDRINUSE';
     throw inUse ? new ConfigError([`PORT: ${config.host}:${config.port} is already in use (EADDRINUSE)`]) : err;
   }
-  return { app, worker, port: (app.server.address() as { port: number }).port, close };
+  return { app, worker, port: (app.server.address() as { port: number }).port, drain, close };
 }

@@ -36,7 +36,11 @@ import { createWebhookStore } from './modules/webhook/webhook.store.ts';
 import { createSigningKeyService } from './modules/signing-key/signing-key.service.ts';
 import { createUserService } from './modules/user/user.service.ts';
 import { createUserStore } from './modules/user/user.store.ts';
+import { createMemorySocketCounts, createRedisSocketCounts } from './modules/usage/socket-counts.ts';
+import { createUsageService } from './modules/usage/usage.service.ts';
+import { createUsageStore } from './modules/usage/usage.store.ts';
 import { createRealtimeService } from './realtime/realtime.service.ts';
+import type { Metrics } from './observability/metrics.ts';
 
 export type ServicesOptions = {
   prisma: PrismaClient;
@@ -56,7 +60,11 @@ export type ServicesOptions = {
   presenceTtlMs: number;
   /** Events a subscriber may fall behind by before it is cut off. */
   maxPendingEvents: number;
+  /** How often each node publishes its socket counts and samples socket peaks (usage). */
+  usageSampleMs: number;
   onError: (err: unknown, what: string) => void;
+  /** This node's Prometheus metrics (events published and delivered, webhook outcomes). */
+  metrics?: Metrics;
 };
 
 /** Wires stores into services; the only place that knows every module. */
@@ -88,7 +96,7 @@ export function createServices(options: ServicesOptions) {
     allowPrivateTargets: options.webhooks.allowPrivateTargets,
     onError: (err) => onError(err, 'the moderation hook'),
   });
-  const publisher = createEventPublisher({ bus, conversations: stores.conversations, users: stores.users });
+  const publisher = createEventPublisher({ bus, conversations: stores.conversations, users: stores.users, metrics: options.metrics });
   const relay = createOutboxRelay({ prisma, publisher, onError: (err) => onError(err, 'relaying committed events') });
   const onPresenceError = (err: unknown) => onError(err, 'presence');
   const tracker = redis
@@ -120,6 +128,7 @@ export function createServices(options: ServicesOptions) {
       retrySchedule: options.webhooks.retrySchedule,
       disableAfterSeconds: options.webhooks.disableAfterSeconds,
       onError: (err) => onError(err, 'a webhook attempt'),
+      metrics: options.metrics,
     }),
     signingKeys: createSigningKeyService({ keyring, bus, onError: (err) => onError(err, 'announcing a signing key rotation') }),
     /** Failed authentications per client address per minute (auth/credentials.ts). */
@@ -150,7 +159,14 @@ export function createServices(options: ServicesOptions) {
       ttlMs: typingTtlMs,
       onError: (err) => onError(err, 'typing'),
     }),
-    realtime: createRealtimeService({ bus, conversations: stores.conversations, conversationService: conversations, maxPending: maxPendingEvents }),
+    usage: createUsageService({
+      store: createUsageStore(prisma),
+      // A node's published counts hold for three samples: one that stops drops out after that.
+      counts: redis ? createRedisSocketCounts({ redis, ttlMs: 3 * options.usageSampleMs }) : createMemorySocketCounts(),
+      sampleMs: options.usageSampleMs,
+      onError: (err) => onError(err, 'usage'),
+    }),
+    realtime: createRealtimeService({ bus, conversations: stores.conversations, conversationService: conversations, maxPending: maxPendingEvents, metrics: options.metrics }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -5,7 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import lockfile from 'proper-lockfile';
 import { PrismaClient } from '../generated/prisma/client.ts';
-import { migrate } from './migrate.ts';
+import { migrate, pendingMigrations } from './migrate.ts';
 import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner.ts';
 
 export type Database = {
@@ -14,6 +14,8 @@ export type Database = {
   /** Applies pending migrations (safe to call from several processes at once). */
   migrate(): Promise<string[]>;
   ping(): Promise<void>;
+  /** Migrations of this code the store has not applied (none once `migrate` ran). */
+  pendingMigrations(): Promise<string[]>;
   close(): Promise<void>;
   /** How the job queue (pg-boss) reaches this store: a connection string, or statements through PGlite. */
   queue: QueueConnection;
@@ -46,6 +48,7 @@ function openPostgres(connectionString: string, max: number): Database {
       }
     },
     ping: async () => void (await prisma.$queryRaw`SELECT 1`),
+    pendingMigrations: () => pendingMigrations((sql) => prisma.$queryRawUnsafe(sql)),
     close: () => prisma.$disconnect(),
     queue: { connectionString },
   };
@@ -83,6 +86,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     prisma,
     migrate: () => migrate(runner),
     ping: async () => void (await pglite.query('SELECT 1')),
+    pendingMigrations: () => pendingMigrations((sql) => prisma.$queryRawUnsafe(sql)),
     queue: { db: { executeSql: (text, values) => pgliteExecuteSql(pglite, text, values) } },
     async close() {
       await prisma.$disconnect();

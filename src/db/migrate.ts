@@ -94,6 +94,21 @@ export async function migrate(db: SqlRunner, { dir = MIGRATIONS_DIR } = {}): Pro
   }
 }
 
+/**
+ * The migrations in `dir` that the store has not applied (readiness: a node whose code expects
+ * tables the store lacks is not ready). `query` runs one statement on the store. The file names
+ * are read once per directory: they do not change while the process runs.
+ */
+export async function pendingMigrations(query: (sql: string) => Promise<{ migration_name: string }[]>, { dir = MIGRATIONS_DIR } = {}): Promise<string[]> {
+  let names = migrationNames.get(dir);
+  if (!names) migrationNames.set(dir, (names = readMigrations(dir).then((files) => files.map((f) => f.name))));
+  const applied = new Set(
+    (await query(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`)).map((r) => r.migration_name),
+  );
+  return (await names).filter((name) => !applied.has(name));
+}
+const migrationNames = new Map<string, Promise<string[]>>();
+
 async function verifyChecksums(db: SqlRunner, files: MigrationFile[]) {
   const rows = await db.query<{ migration_name: string; checksum: string }>(
     `SELECT migration_name, checksum FROM "_prisma_migrations" WHERE rolled_back_at IS NULL`,

@@ -15,6 +15,8 @@ export type ConversationEnvelope = {
   type: EventType | EphemeralType;
   at: string;
   payload: Record<string, unknown>;
+  /** W3C trace context of the publish, when tracing is on: receivers (any node) continue the trace. */
+  traceparent?: string;
 };
 
 export type PresenceEnvelope = { appId: string; userId: string; online: boolean; lastSeenAt: string | null };

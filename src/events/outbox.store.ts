@@ -44,7 +44,7 @@ export function createOutboxStore(db: Db) {
       const limit = Math.max(1, Math.min(maxEvents, Math.floor(maxPublishes / (1 + memberIds.length))));
       const rows = await db.$queryRaw<(EventRow & { appId: string; tenantId: string })[]>`
         SELECT e.conversation_id AS "conversationId", e.seq, e.type, e.payload, e.created_at AS "createdAt",
-               e.app_id AS "appId", a.tenant_id AS "tenantId"
+               e.trace_context AS "traceContext", e.app_id AS "appId", a.tenant_id AS "tenantId"
           FROM conversation_event e JOIN app a ON a.id = e.app_id
          WHERE e.conversation_id = ${conversationId} AND e.published_at IS NULL
          ORDER BY e.seq
@@ -53,7 +53,7 @@ export function createOutboxStore(db: Db) {
       const { appId, tenantId } = rows[0]!;
       return {
         scope: { appId, tenantId },
-        rows: rows.map(({ conversationId, seq, type, payload, createdAt }) => ({ conversationId, seq: Number(seq), type, payload, createdAt })),
+        rows: rows.map(({ conversationId, seq, type, payload, createdAt, traceContext }) => ({ conversationId, seq: Number(seq), type, payload, createdAt, traceContext })),
         limit,
         memberIds,
       };

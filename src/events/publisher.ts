@@ -4,11 +4,14 @@ import type { AppScope } from '../lib/scope.ts';
 import type { Bus } from './bus.ts';
 import { topics, type ConversationEnvelope, type EphemeralType } from './event-map.ts';
 import { EventType } from './event-types.ts';
+import { tracePublish } from '../observability/delivery-tracing.ts';
+import { currentTraceparent } from '../observability/tracing.ts';
+import type { Metrics } from '../observability/metrics.ts';
 
 /** The stores the publisher reads members and users from. */
 export type PublisherStores = { conversations: Pick<ConversationStore, 'memberIds'>; users: Pick<UserStore, 'byIds'> };
 
-export type EventRow = { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date };
+export type EventRow = { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date; traceContext?: string | null };
 
 /**
  * Puts committed and ephemeral events on the bus: to the conversation's topic, and to the
@@ -16,7 +19,7 @@ export type EventRow = { conversationId: string; seq: number; type: string; payl
  * event is done once here, on the node that committed it: one query for the members, one
  * for the users the payload names, whatever the number of subscribers.
  */
-export function createEventPublisher(deps: { bus: Bus } & PublisherStores) {
+export function createEventPublisher(deps: { bus: Bus; metrics?: Pick<Metrics, 'published'> } & PublisherStores) {
   const { bus } = deps;
 
   /** Senders and joining members travel with the event, so subscribers need no query. */
@@ -76,12 +79,15 @@ export function createEventPublisher(deps: { bus: Bus } & PublisherStores) {
       );
       await withUsers(stores, scope, envelopes);
       const left = envelopes.filter((e) => e.type === EventType.memberLeft).map((e) => String(e.payload.userId));
-      await fanOut(stores, scope, rows[0]!.conversationId, envelopes, left);
+      // Each event continues the trace of the transaction that committed it (persisted with it).
+      await tracePublish(envelopes, (i) => rows[i]!.traceContext, () => fanOut(stores, scope, rows[0]!.conversationId, envelopes, left));
+      deps.metrics?.published(scope.tenantId, 'persisted', envelopes.length);
     },
 
     async ephemeral(scope: AppScope, conversationId: string, type: EphemeralType, payload: Record<string, unknown>) {
       const envelope: ConversationEnvelope = { appId: scope.appId, conversationId, seq: null, type, at: new Date().toISOString(), payload };
-      await fanOut(deps, scope, conversationId, [envelope]);
+      await tracePublish([envelope], currentTraceparent, () => fanOut(deps, scope, conversationId, [envelope]));
+      deps.metrics?.published(scope.tenantId, 'ephemeral');
     },
   };
 }

@@ -11,6 +11,8 @@ import { AppError } from '../lib/errors.ts';
 import { createTokenBucket, type TokenBucket } from '../lib/token-bucket.ts';
 import { CloseCodes } from '../realtime/close-codes.ts';
 import { createConnectionRegistry } from '../realtime/connection-registry.ts';
+import { observeSocket, type SocketObserver } from '../observability/socket-log.ts';
+import { requestIdOf } from '../observability/request-log.ts';
 import { shapeErrors } from './error-masking.ts';
 import { createOriginPolicy } from './origins.ts';
 import { persistedSource } from './persisted-operations.ts';
@@ -20,10 +22,9 @@ import type { ParleyYoga } from './yoga.ts';
  * `id` is for logs (a client may choose it); `presenceId` is unique, for presence; `budget`
  * meters the client's messages (the tenant's once it is known).
  */
-type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer; budget: MessageBudget };
+type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer; budget: MessageBudget; observer: SocketObserver };
 type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const SOCKET = { keepHttp: false };
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
 /** How long a new socket waits for the bus to confirm its revocation topics (Redis away: no longer). */
@@ -67,6 +68,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
 
     async onConnect(ctx) {
       const { socket, request } = ctx.extra;
+      ctx.extra.observer.initialising();
       const params = ctx.connectionParams ?? {};
       const credential = { authorization: text(params.authorization), apiKey: text(params.apiKey) };
       // A refused credential is the client's (4401, or 4403 for a suspended tenant); anything
@@ -98,6 +100,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       if (viewer.kind === 'operator') {
         ctx.extra.viewer = viewer;
         ctx.extra.budget = budgetOf(Number.MAX_SAFE_INTEGER);
+        ctx.extra.observer.accepted(viewer);
         return true;
       }
       const { maxSocketsPerUser, wsMessagesPerSecond } = await tenants.limits(viewer.scope.tenantId);
@@ -107,16 +110,18 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
           socket.close(CloseCodes.TooManySockets, `At most ${maxSocketsPerUser} sockets per user`);
           return false;
         }
-        // Closed while we were counting it: onClose, which sees no viewer yet, will not take it out.
-        if (socket.readyState !== socket.OPEN) {
-          await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId);
-          return false;
-        }
+      }
+      // Closed while we were admitting it (any viewer: the awaits above took a while): onClose,
+      // which sees no viewer yet, would not take it out of presence, the registry or the usage counts.
+      if (socket.readyState !== socket.OPEN) {
+        if (viewer.kind === 'user') await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId);
+        return false;
       }
       ctx.extra.budget = budgetOf(wsMessagesPerSecond);
       // From here on onClose takes the socket out of the registry (and presence).
       ctx.extra.viewer = viewer;
       const listening = registry.add(viewer, socket);
+      deps.services.usage.socketOpened(viewer); // (counted out in onClose, like the registry)
       // A suspension or revocation announced while this socket was being admitted reached no
       // node holding it: once the registry hears such announcements, read the credential again.
       try {
@@ -125,7 +130,9 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       } catch (err) {
         return refuse(err);
       }
-      return socket.readyState === socket.OPEN;
+      const open = socket.readyState === socket.OPEN;
+      if (open) ctx.extra.observer.accepted(viewer);
+      return open;
     },
 
     async onSubscribe(ctx, id, payload: SubscribePayload) {
@@ -162,13 +169,26 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     },
     execute: (args) => (args.rootValue as RootValue).execute(args) as never,
     subscribe: (args) => (args.rootValue as RootValue).subscribe(args) as never,
-    onNext: (ctx, id, _payload, _args, result) =>
-      result.errors ? { ...result, errors: shapeErrors(result.errors, `${ctx.extra.id}/${id}`, app.log, SOCKET) } : undefined,
-    onError: (ctx, id, _payload, errors) => shapeErrors(errors, `${ctx.extra.id}/${id}`, app.log, SOCKET),
+    // Logs and metrics of each subscription (observability/socket-log.ts).
+    onOperation: (ctx, id, _payload, args, result) => void ctx.extra.observer.operation(id, args, Symbol.asyncIterator in Object(result)),
+    onNext: (ctx, id, _payload, _args, result) => {
+      const errors = result.errors && shapeErrors(result.errors, `${ctx.extra.id}/${id}`, app.log, SOCKET);
+      ctx.extra.observer.next(id, errors);
+      return errors ? { ...result, errors } : undefined;
+    },
+    onError: (ctx, id, _payload, errors) => {
+      const shaped = shapeErrors(errors, `${ctx.extra.id}/${id}`, app.log, SOCKET);
+      ctx.extra.observer.failed(id, shaped);
+      return shaped;
+    },
+    onComplete: (ctx, id) => ctx.extra.observer.complete(id),
 
     async onClose(ctx) {
       const { viewer, socket } = ctx.extra;
-      if (viewer?.kind === 'app' || viewer?.kind === 'user') registry.remove(viewer, socket);
+      if (viewer?.kind === 'app' || viewer?.kind === 'user') {
+        registry.remove(viewer, socket);
+        deps.services.usage.socketClosed(viewer);
+      }
       if (viewer?.kind !== 'user') return;
       await tracker.disconnect(viewer.scope, viewer.userId, ctx.extra.presenceId).catch((err: unknown) => app.log.error({ err }, 'presence: disconnect failed'));
     },
@@ -187,10 +207,9 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
 
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    const given = request.headers['x-request-id'];
-    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : `ws-${randomUUID()}`;
-    const log = app.log.child({ socketId: id });
-    log.info('socket opened');
+    const id = requestIdOf(request.headers, 'ws-');
+    const log = app.log.child({ requestId: id });
+    const observer = observeSocket(app.log, deps.metrics, id); // logs 'socket opened'
 
     // Liveness: a ping per interval; no pong by the next one and the socket is terminated.
     let alive = true;
@@ -201,7 +220,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       socket.ping();
     }, keepAliveMs);
 
-    const extra: Extra = { socket, request, id, presenceId: randomUUID(), budget: budgetOf(UNAUTHENTICATED_MESSAGES_PER_SECOND) };
+    const extra: Extra = { socket, request, id, presenceId: randomUUID(), budget: budgetOf(UNAUTHENTICATED_MESSAGES_PER_SECOND), observer };
     const closed = server.opened(
       {
         protocol: socket.protocol,
@@ -234,7 +253,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     );
     socket.once('close', (code, reason) => {
       clearInterval(heartbeat);
-      log.info({ code, reason: String(reason) }, 'socket closed');
+      observer.closed(code, String(reason));
       void closed(code, String(reason));
     });
     socket.on('error', (err) => log.warn({ err }, 'socket error'));

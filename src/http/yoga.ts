@@ -15,6 +15,8 @@ import { maskError, useErrorCodes } from './error-masking.ts';
 import { usePersisted } from './persisted-operations.ts';
 import { CORS_ALLOWED, createOriginPolicy } from './origins.ts';
 import { useRequestRate } from './request-rate.plugin.ts';
+import { useOperationTracing } from '../observability/graphql-tracing.ts';
+import { useOperationMetrics } from '../observability/operation-metrics.ts';
 
 /** What a transport hands Yoga: the HTTP request, or the socket's already-resolved viewer. */
 export type ServerContext =
@@ -45,6 +47,8 @@ export function createParleyYoga(deps: Deps) {
       refusedOrigin.add(req);
       throw refused('FORBIDDEN', "This origin is not in the app's allowedOrigins");
     }
+    // Usage: an end user's request makes them active this hour (in memory after the first).
+    if (viewer.kind === 'user') deps.services.usage.requestMade(viewer.scope, viewer.userId);
     return viewer;
   }
   return createYoga<ServerContext, Context>({
@@ -80,8 +84,10 @@ export function createParleyYoga(deps: Deps) {
       costLimitPlugin({ maxCost: DOCUMENT_LIMITS.maxCost, objectCost: 2, scalarCost: 1, depthCostFactor: 1.5, exposeLimits: true }),
       ...(deps.config.introspection ? [] : [useDisableIntrospection()]),
       useErrorCodes(),
+      useOperationMetrics(deps.metrics), // after useErrorCodes: reads the codes it sets
       useSubscriptionsOverSocketsOnly(),
       useRequestRate({ limiter: deps.services.requestRate, tenants: deps.services.tenants }),
+      useOperationTracing(),
     ],
   });
 }

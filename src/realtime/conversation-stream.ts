@@ -3,6 +3,7 @@ import { topics, type ConversationEnvelope } from '../events/event-map.ts';
 import { EventType } from '../events/event-types.ts';
 import type { Actor } from '../lib/scope.ts';
 import type { ConversationStore } from '../modules/conversation/conversation.store.ts';
+import { markReplayed } from './delivery-metrics.ts';
 import { EventQueue } from './event-queue.ts';
 import { closable, liveStream, type StreamOptions } from './live-stream.ts';
 
@@ -10,14 +11,16 @@ const REPLAY_PAGE = 500;
 /** Queued when the bus reconnects: events published meanwhile never arrive, read the log. */
 const RESYNC = Symbol('resync');
 
-export const envelopeOf = (appId: string, row: { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date }): ConversationEnvelope => ({
-  appId,
-  conversationId: row.conversationId,
-  seq: row.seq,
-  type: row.type as EventType,
-  at: row.createdAt.toISOString(),
-  payload: row.payload as Record<string, unknown>,
-});
+/** An event read back from the log (marked so: its delivery is no measure of fanout lag). */
+export const envelopeOf = (appId: string, row: { conversationId: string; seq: number; type: string; payload: unknown; createdAt: Date }): ConversationEnvelope =>
+  markReplayed({
+    appId,
+    conversationId: row.conversationId,
+    seq: row.seq,
+    type: row.type as EventType,
+    at: row.createdAt.toISOString(),
+    payload: row.payload as Record<string, unknown>,
+  });
 
 /**
  * The events of one conversation for one member, after `afterSeq`, exactly once and in

@@ -4,6 +4,8 @@ import type { ConversationService } from '../modules/conversation/conversation.s
 import type { ConversationStore } from '../modules/conversation/conversation.store.ts';
 import { conversationStream, inboxStream } from './conversation-stream.ts';
 import { presenceStream } from './presence-stream.ts';
+import { traceDeliveries } from '../observability/delivery-tracing.ts';
+import { meterDeliveries, type DeliveryMetrics } from './delivery-metrics.ts';
 
 /** The live streams behind the subscriptions; permissions are checked when they start. */
 export function createRealtimeService(deps: {
@@ -11,16 +13,22 @@ export function createRealtimeService(deps: {
   conversations: ConversationStore;
   conversationService: ConversationService;
   maxPending: number;
+  /** Events written and fanout lag (observability/metrics.ts); none in unit wiring. */
+  metrics?: DeliveryMetrics;
 }) {
-  const { bus, conversations, conversationService, maxPending } = deps;
+  const { bus, conversations, conversationService, maxPending, metrics } = deps;
+  const metered = <T extends object>(stream: AsyncGenerator<T>, tenantId: string, field: string) => meterDeliveries(stream, metrics, { tenantId, field });
   return {
     async conversationEvents(actor: Actor, conversationId: string, afterSeq: number | null, onSlowConsumer: () => void) {
       await conversationService.access(actor, conversationId); // NOT_FOUND for non-members
-      return conversationStream({ bus, conversations }, actor, conversationId, afterSeq, { maxPending, onSlowConsumer });
+      // Tracing on: a span per socket write of an event that carries a trace context.
+      const stream = traceDeliveries(conversationStream({ bus, conversations }, actor, conversationId, afterSeq, { maxPending, onSlowConsumer }), 'conversationEvents');
+      return metered(stream, actor.scope.tenantId, 'conversationEvents');
     },
-    inboxEvents: (actor: Actor, onSlowConsumer: () => void) => inboxStream({ bus }, actor, { maxPending, onSlowConsumer }),
+    inboxEvents: (actor: Actor, onSlowConsumer: () => void) =>
+      metered(traceDeliveries(inboxStream({ bus }, actor, { maxPending, onSlowConsumer }), 'inboxEvents'), actor.scope.tenantId, 'inboxEvents'),
     presenceUpdates: (scope: AppScope, visibleUserIds: string[], onSlowConsumer: () => void) =>
-      presenceStream({ bus }, scope, visibleUserIds, { maxPending, onSlowConsumer }),
+      metered(presenceStream({ bus }, scope, visibleUserIds, { maxPending, onSlowConsumer }), scope.tenantId, 'presenceUpdated'),
   };
 }
 export type RealtimeService = ReturnType<typeof createRealtimeService>;

@@ -11,5 +11,6 @@ import '../modules/message/message.graphql.ts';
 import '../modules/presence/presence.graphql.ts';
 import '../modules/webhook/webhook.graphql.ts';
 import '../modules/moderation/moderation.graphql.ts';
+import '../modules/usage/usage.graphql.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

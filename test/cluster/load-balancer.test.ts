@@ -42,7 +42,7 @@ const logLines = (p: ParleyProcess) =>
       }
     });
 /** The socket ids (the X-Request-Id of the upgrade request) of the sockets a node accepted. */
-const socketsOpened = (p: ParleyProcess) => logLines(p).filter((l) => l.msg === 'socket opened').map((l) => String(l.socketId));
+const socketsOpened = (p: ParleyProcess) => logLines(p).filter((l) => l.msg === 'socket opened').map((l) => String(l.requestId));
 /** nginx's $request_id: what nginx sends as X-Request-Id when the client sent none. */
 const NGINX_REQUEST_ID = /^[0-9a-f]{32}$/;
 
@@ -91,7 +91,7 @@ describe('nginx in front of two API nodes (deploy/nginx.conf)', () => {
   it('passes /healthz, /readyz (database and bus), the JWKS and GraphQL over HTTP to the nodes', async () => {
     expect((await fetch(`${lb.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${lb.url}/readyz`);
-    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'ok' } }]);
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'ok', migrations: 'ok' } }]);
     const jwks = (await (await fetch(`${lb.url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
     expect(jwks.keys.length).toBeGreaterThan(0);
     const typename = await fetch(lb.graphqlUrl, {

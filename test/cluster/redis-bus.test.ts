@@ -50,7 +50,7 @@ describe('Redis bus across nodes', () => {
   it('reports the bus in /readyz', async () => {
     for (const node of nodes) {
       const res = await fetch(`${node.url}/readyz`);
-      expect([res.status, await res.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'ok' } }]);
+      expect([res.status, await res.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'ok', migrations: 'ok' } }]);
     }
   });
 

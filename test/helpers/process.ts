@@ -15,7 +15,8 @@ export function startProcess(env: Record<string, string>, { timeoutMs = 30_000, 
   // signal (SIGKILL above all) would reach the wrapper, not the server.
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: ROOT,
-    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    // No drain before a SIGTERM stop (readiness.test.ts sets one to test it).
+    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DRAIN_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

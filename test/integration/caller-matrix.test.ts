@@ -125,6 +125,8 @@ const WebhookDeliveries = graphql(`
   query MatrixWebhookDeliveries($endpointId: ID!) { webhookDeliveries(endpointId: $endpointId, first: 1) { edges { node { id } } } }
 `);
 const DeadLetters = graphql(`query MatrixDeadLetters($appId: ID!) { deadLetters(appId: $appId, first: 1) { edges { node { id } } } }`);
+const UsageQ = graphql(`query UsageMatrixUsage($tenantId: ID) { usage(tenantId: $tenantId) { tenantId totals { messages } } }`);
+const LiveConnections = graphql(`query UsageMatrixLive { liveConnections { total } }`);
 const CreateWebhookEndpoint = graphql(`
   mutation MatrixCreateWebhookEndpoint($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } } }
 `);
@@ -337,6 +339,9 @@ const ops: Op[] = [
   { field: 'Query.webhookEndpoint', row: APP_SERVER, call: (c) => http(WebhookEndpoint, { id: endpointId }, c) },
   { field: 'Query.webhookDeliveries', row: APP_SERVER_OR_OPERATOR, call: (c) => http(WebhookDeliveries, { endpointId }, c) },
   { field: 'Query.deadLetters', row: APP_SERVER_OR_OPERATOR, call: (c) => http(DeadLetters, { appId: app.appId }, c) },
+  // Usage: the operator names the tenant; an app server may name its own.
+  { field: 'Query.usage', row: APP_SERVER_OR_OPERATOR, call: (c) => http(UsageQ, { tenantId: app.tenantId }, c) },
+  { field: 'Query.liveConnections', row: OPERATOR, call: (c) => http(LiveConnections, {}, c) },
   {
     field: 'Mutation.createWebhookEndpoint',
     row: APP_SERVER,

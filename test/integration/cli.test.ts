@@ -35,7 +35,7 @@ describe('parley serve --role', () => {
       expect(worker.output()).toMatch(/Parley \(worker\) is listening/);
       expect((await fetch(`${worker.url}/healthz`)).status).toBe(200);
       const ready = await fetch(`${worker.url}/readyz`);
-      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'in-process' } }]);
+      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'in-process', migrations: 'ok' } }]);
       const gql = await fetch(`${worker.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{__typename}"}' });
       expect(gql.status).toBe(404);
     } finally {

@@ -30,7 +30,7 @@ describe('health, readiness and keys', () => {
   it('/readyz is 200 with the store reachable, 503 naming it when not', async () => {
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', bus: 'in-process' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', bus: 'in-process', migrations: 'ok' } });
 
     // A second server whose store goes away under it: its readiness must say so.
     const doomed = await startServer();
@@ -39,7 +39,7 @@ describe('health, readiness and keys', () => {
       doomed.deps.db.ping = () => Promise.reject(new Error('connection refused'));
       const res = await fetch(`${doomed.url}/readyz`);
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ status: 'not ready', checks: { database: 'unreachable', bus: 'in-process' } });
+      expect(await res.json()).toEqual({ status: 'not ready', checks: { database: 'unreachable', bus: 'in-process', migrations: 'ok' } });
       doomed.deps.db.ping = ping;
       expect((await fetch(`${doomed.url}/readyz`)).status).toBe(200);
     } finally {

@@ -91,6 +91,11 @@ const HookDeliveries = graphql(`
     webhookDeliveries(endpointId: $endpointId, first: 100) { edges { node { id endpointId payload status } } }
   }
 `);
+const Usage = graphql(`
+  query IsolationUsage($tenantId: ID) {
+    usage(tenantId: $tenantId) { tenantId currentSockets totals { messages monthlyActiveUsers } apps { appId name totals { messages } } }
+  }
+`);
 const DeadLetters = graphql(`
   query IsolationDeadLetters($appId: ID!) { deadLetters(appId: $appId, first: 100) { edges { node { id endpointId payload } } } }
 `);
@@ -284,6 +289,9 @@ const ops: Op[] = [
   { op: 'webhookEndpoints', variant: "B's own app", call: (_t, c) => run(HookEndpoints, { appId: B.appId }, c), outcomes: asApp('NO_A_DATA') },
   { op: 'webhookEndpoint', call: (t, c) => run(HookEndpoint, { id: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
   { op: 'webhookDeliveries', call: (t, c) => run(HookDeliveries, { endpointId: t.endpointId }, c), outcomes: asApp('NOT_FOUND') },
+  // Usage: an app server sees its own figures; A's tenant id is NOT_FOUND, as if it did not exist.
+  { op: 'usage', variant: "A's tenant", call: (t, c) => run(Usage, { tenantId: t.tenantId }, c), outcomes: asApp('NOT_FOUND') },
+  { op: 'usage', variant: 'its own', call: (_t, c) => run(Usage, {}, c), outcomes: asApp('NO_A_DATA') },
   { op: 'deadLetters', variant: "A's app", call: (t, c) => run(DeadLetters, { appId: t.appId }, c), outcomes: asApp('NOT_FOUND') },
   { op: 'deadLetters', variant: "B's own app", call: (_t, c) => run(DeadLetters, { appId: B.appId }, c), outcomes: asApp('NO_A_DATA') },
   {
@@ -314,6 +322,7 @@ const ops: Op[] = [
 ];
 
 const SigningKeys = graphql(`query IsolationSigningKeys { signingKeys { kid } }`);
+const LiveConnections = graphql(`query IsolationLiveConnections { liveConnections { total tenants { tenantId name sockets } } }`);
 const RotateSigningKey = graphql(`
   mutation IsolationRotateSigningKey($input: RotateSigningKeyInput) { rotateSigningKey(input: $input) { current { kid } } }
 `);
@@ -337,6 +346,8 @@ const operatorOps: Op[] = [
   { op: 'revokeApiKey', call: (t, c) => run(RevokeKey, { id: t.apiKeyId }, c), outcomes: asNonOperator },
   // Platform-wide, not a tenant's: no app credential lists or rotates the token signing keys.
   { op: 'signingKeys', call: (_t, c) => run(SigningKeys, {}, c), outcomes: asNonOperator },
+  // Platform-wide too: live socket counts of every tenant.
+  { op: 'liveConnections', call: (_t, c) => run(LiveConnections, {}, c), outcomes: asNonOperator },
   { op: 'rotateSigningKey', call: (_t, c) => run(RotateSigningKey, { input: { retirePrevious: 'NOW' } }, c), outcomes: asNonOperator },
 ];
 
@@ -427,7 +438,7 @@ describe('tenant isolation', () => {
     const schema = buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8'));
     const roots = [schema.getQueryType(), schema.getMutationType()];
     const fields = roots.flatMap((type) => Object.values(type?.getFields() ?? {}));
-    const operatorOnly = ['tenants', 'tenant', 'apps', 'createTenant', 'updateTenant', 'createApp', 'createApiKey', 'revokeApiKey', 'signingKeys', 'rotateSigningKey'];
+    const operatorOnly = ['tenants', 'tenant', 'apps', 'createTenant', 'updateTenant', 'createApp', 'createApiKey', 'revokeApiKey', 'signingKeys', 'rotateSigningKey', 'liveConnections'];
     const callable = fields.filter((f) => !operatorOnly.includes(f.name));
     expect(new Set(ops.map((o) => o.op))).toEqual(new Set(callable.map((f) => f.name)));
     expect(new Set(operatorOps.map((o) => o.op))).toEqual(new Set(operatorOnly));

@@ -1,4 +1,6 @@
 import type { Db } from '../../db/client.ts';
+import { traceWebhookAttempt } from '../../observability/delivery-tracing.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import type { WebhookSender } from './http-sender.ts';
 import { createWebhookStore, type DeliveryRow, type EndpointRow, type WebhookStore } from './webhook.store.ts';
 import { ENDPOINT_DISABLED, queueDeliveries } from './webhook-outbox.ts';
@@ -40,8 +42,10 @@ export function createWebhookDispatcher(deps: {
   /** WEBHOOK_DISABLE_AFTER_SECONDS: failing for this long, an endpoint is disabled when one of its deliveries dies. */
   disableAfterSeconds: number;
   onError: (err: unknown) => void;
+  /** Attempts by outcome, retries, dead letters (observability/metrics.ts). */
+  metrics?: Pick<Metrics, 'webhookAttempt' | 'webhookRetry' | 'deadLetter'>;
 }) {
-  const { store, transact, queue, sender, secretKey, retrySchedule, disableAfterSeconds } = deps;
+  const { store, transact, queue, sender, secretKey, retrySchedule, disableAfterSeconds, metrics } = deps;
   /** A claim older than a job's expiry is a dead worker's. */
   const staleBefore = () => new Date(Date.now() - queue.expireInSeconds * 1000);
   let stopping = false;
@@ -71,6 +75,7 @@ export function createWebhookDispatcher(deps: {
     const { endpoint } = delivery;
     if (endpoint.status !== 'ENABLED') {
       await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), claimedAt: null, lastError: 'endpoint disabled' });
+      metrics?.deadLetter('endpoint_disabled');
       return;
     }
     // Order across workers: while an earlier event of this lane is queued or being attempted
@@ -84,11 +89,12 @@ export function createWebhookDispatcher(deps: {
     if (!(await store.claimAttempt(delivery.id, job.attempt, staleBefore()))) return;
     const at = new Date();
     const body = JSON.stringify(delivery.payload);
-    const result = await sender.send({
-      url: endpoint.url,
-      headers: signedHeaders(secretsInForce(endpoint, secretKey, at), delivery.id, at, body),
-      body,
-    });
+    const headers = signedHeaders(secretsInForce(endpoint, secretKey, at), delivery.id, at, body);
+    // Tracing on: a span per attempt, in the trace of the transaction that recorded the event
+    // (its traceparent goes to the receiver only with WEBHOOK_TRACEPARENT).
+    const result = await traceWebhookAttempt(delivery, endpoint.url, job.attempt, (traceparent) =>
+      sender.send({ url: endpoint.url, headers: traceparent ? { ...headers, traceparent } : headers, body }),
+    );
     // Cut short by our own shutdown: not the receiver's failure. The claim goes stale and the
     // attempt runs again elsewhere.
     if (stopping && result.status === null) return;
@@ -100,6 +106,7 @@ export function createWebhookDispatcher(deps: {
       responseSnippet: result.responseSnippet.slice(0, 1024),
       durationMs: Math.round(result.durationMs),
     });
+    metrics?.webhookAttempt(result.ok ? 'delivered' : 'failed');
     await settle(delivery, job.attempt, result);
     // Its turn is over: the next event of the lane, which may be waiting (backing off) for
     // this one, is queued to run now (a second job for it claims once).
@@ -124,11 +131,13 @@ export function createWebhookDispatcher(deps: {
       // Gone: the receiver asks never to be called again.
       await store.updateEndpoint(delivery.appId, delivery.endpointId, { status: 'DISABLED', disabledReason: 'The receiver answered 410 Gone' });
       await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), ...last });
+      metrics?.deadLetter('gone');
       return;
     }
     const inRound = number - delivery.roundStart;
     if (inRound > retrySchedule.length) {
       await store.finishDelivery(delivery.id, { status: 'FAILED', failedAt: new Date(), ...last });
+      metrics?.deadLetter('exhausted');
       await disableIfFailingLong(delivery);
       return;
     }
@@ -139,6 +148,7 @@ export function createWebhookDispatcher(deps: {
       await createWebhookStore(db).finishDelivery(delivery.id, { nextAttemptAt, ...last });
       await queue.enqueue(db, [jobFor(delivery, number + 1)], nextAttemptAt);
     });
+    metrics?.webhookRetry();
   }
 
   return {

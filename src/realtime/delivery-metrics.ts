@@ -1,0 +1,46 @@
+import type { ConversationEnvelope } from '../events/event-map.ts';
+
+/** What the streams report per event written to a subscriber (observability/metrics.ts). */
+export type DeliveryMetrics = {
+  delivered(tenantId: string, field: string): void;
+  fanoutLag(seconds: number): void;
+};
+
+/** Envelopes read back from the log (a replay after `afterSeq`, a gap filled): not live, no lag. */
+const replayed = new WeakSet<object>();
+export const markReplayed = <T extends object>(envelope: T): T => (replayed.add(envelope), envelope);
+
+/**
+ * Counts each event of a subscription once it is written, and for a live persisted event the
+ * time from its commit (`at`) to that write. Written means: the consumer asked for the next
+ * one, which graphql-ws does once it has executed the event and its send has completed. No
+ * metrics: the stream itself.
+ */
+export function meterDeliveries<T extends object>(
+  stream: AsyncGenerator<T>,
+  metrics: DeliveryMetrics | undefined,
+  labels: { tenantId: string; field: string },
+): AsyncGenerator<T> {
+  if (!metrics) return stream;
+  let handedOver: T | undefined;
+  const written = () => {
+    if (handedOver === undefined) return;
+    const e = handedOver as Partial<ConversationEnvelope>;
+    handedOver = undefined;
+    metrics.delivered(labels.tenantId, labels.field);
+    if (typeof e.seq === 'number' && typeof e.at === 'string' && !replayed.has(e)) metrics.fanoutLag((Date.now() - Date.parse(e.at)) / 1000);
+  };
+  return {
+    async next() {
+      written();
+      const item = await stream.next();
+      if (!item.done) handedOver = item.value;
+      return item;
+    },
+    return: (value) => ((handedOver = undefined), stream.return(value)),
+    throw: (err) => ((handedOver = undefined), stream.throw(err)),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<T>;
+}
