@@ -5,7 +5,7 @@ import type { BacklogProbe } from './metrics.ts';
 /**
  * What the scrape-time gauges read: the outbox's unpublished events (the partial index over
  * `published_at IS NULL` keeps this a short scan) and pg-boss's unfinished webhook jobs
- * (its index over states before `active`).
+ * (its index over states before `active`). Attempts under way are counted in process.
  */
 export function createBacklogProbe(prisma: PrismaClient): BacklogProbe {
   return {
@@ -16,12 +16,13 @@ export function createBacklogProbe(prisma: PrismaClient): BacklogProbe {
       return { events: row?.events ?? 0, oldestSeconds: Math.max(0, row?.oldest ?? 0) };
     },
     async webhookQueue() {
-      const [row] = await prisma.$queryRaw<{ due: number; scheduled: number; active: number }[]>`
-        SELECT count(*) FILTER (WHERE state < 'active' AND start_after <= now())::int AS due,
-               count(*) FILTER (WHERE state < 'active' AND start_after > now())::int AS scheduled,
-               count(*) FILTER (WHERE state = 'active')::int AS active
-          FROM pgboss.job WHERE name = ${DELIVERY_QUEUE} AND state <= 'active'`;
-      return { due: row?.due ?? 0, scheduled: row?.scheduled ?? 0, active: row?.active ?? 0 };
+      // `state < 'active'` exactly: pg-boss's partial index job_i5 (name, start_after) covers
+      // that and nothing wider; finished jobs stay in the table for hours and are not scanned.
+      const [row] = await prisma.$queryRaw<{ due: number; scheduled: number }[]>`
+        SELECT count(*) FILTER (WHERE start_after <= now())::int AS due,
+               count(*) FILTER (WHERE start_after > now())::int AS scheduled
+          FROM pgboss.job WHERE name = ${DELIVERY_QUEUE} AND state < 'active'`;
+      return { due: row?.due ?? 0, scheduled: row?.scheduled ?? 0 };
     },
   };
 }

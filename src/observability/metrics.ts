@@ -33,17 +33,30 @@ export type BacklogProbe = {
   /** Committed events not yet on the bus, and how old the oldest is (seconds; 0 when none). */
   outbox(): Promise<{ events: number; oldestSeconds: number }>;
   /** Webhook attempt jobs by state: due now, scheduled for later (retries), being attempted. */
-  webhookQueue(): Promise<{ due: number; scheduled: number; active: number }>;
+  webhookQueue(): Promise<{ due: number; scheduled: number }>;
 };
 
-/** Calls `load` at most every `ms`; a failing load keeps the last value (and is reported). */
+/** How long a scrape waits for a store read: past it, the last value is reported. */
+const SCRAPE_READ_TIMEOUT_MS = 1_000;
+
+/** Rejects after `ms`: a store that hangs must not hang the scrape, or every metric goes missing. */
+const within = <T>(ms: number, work: Promise<T>) =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`store read took over ${ms} ms`)), ms);
+    work.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+
+/**
+ * Calls `load` at most every `ms`; a failing or slow load (over SCRAPE_READ_TIMEOUT_MS) keeps
+ * the last value (and is reported).
+ */
 function cached<T>(ms: number, load: () => Promise<T>, onError: (err: unknown) => void) {
   let value: T | undefined;
   let at = -Infinity;
   let pending: Promise<T | undefined> | undefined;
   return (): Promise<T | undefined> => {
     if (performance.now() - at < ms) return Promise.resolve(value);
-    pending ??= load()
+    pending ??= within(SCRAPE_READ_TIMEOUT_MS, load())
       .then(
         (loaded) => ((at = performance.now()), (value = loaded)),
         (err: unknown) => (onError(err), value),
@@ -112,6 +125,11 @@ export function createMetrics({ maxTenantLabels = 50 }: { maxTenantLabels?: numb
     buckets: LAG_BUCKETS,
     registers,
   });
+  const webhookInFlight = new Gauge({
+    name: 'parley_webhook_attempts_in_flight',
+    help: 'Webhook requests this process has under way',
+    registers,
+  });
   const webhookAttempts = new Counter({ name: 'parley_webhook_attempts_total', help: 'Webhook attempts by outcome', labelNames: ['outcome'] as const, registers });
   const webhookRetries = new Counter({ name: 'parley_webhook_retries_total', help: 'Webhook retries scheduled after a failed attempt', registers });
   const deadLetters = new Counter({
@@ -148,6 +166,8 @@ export function createMetrics({ maxTenantLabels = 50 }: { maxTenantLabels?: numb
     delivered: (tenantId: string, field: string) => delivered.inc({ tenant: tenant(tenantId), field }),
     fanoutLag: (seconds: number) => fanoutLag.observe(Math.max(0, seconds)),
     webhookAttempt: (outcome: WebhookOutcome) => webhookAttempts.inc({ outcome }),
+    /** An attempt's request is under way (this process); call the result when it settles. */
+    webhookInFlight: () => (webhookInFlight.inc(), () => webhookInFlight.dec()),
     webhookRetry: () => webhookRetries.inc(),
     deadLetter: (reason: DeadLetterReason) => deadLetters.inc({ reason }),
 
@@ -178,7 +198,7 @@ export function createMetrics({ maxTenantLabels = 50 }: { maxTenantLabels?: numb
       });
       new Gauge({
         name: 'parley_webhook_queue_depth',
-        help: 'Webhook attempt jobs by state: due, scheduled (waiting for a retry), active (whole store)',
+        help: 'Webhook attempt jobs waiting: due now, or scheduled for later (a retry) (whole store)',
         labelNames: ['state'] as const,
         registers,
         async collect() {

@@ -47,6 +47,9 @@ export function observeSocket(log: Logger, metrics: Metrics, requestId: string) 
     operation(id: string, args: ExecutionArgs, live: boolean) {
       const info = describeOperation(args.document, args.operationName);
       if (info?.type !== 'subscription') return;
+      // An id the client reused once graphql-ws forgot it (after its `complete`), before the old
+      // stream's end was reported: end the old one now, so the gauge cannot drift upward.
+      if (operations.has(id)) this.complete(id);
       operations.set(id, { started: performance.now(), name: info.name, type: info.type, field: info.field, live, events: 0, codes: [] });
       if (!live) return;
       subscriptions += 1;
@@ -68,7 +71,7 @@ export function observeSocket(log: Logger, metrics: Metrics, requestId: string) 
       metrics.errors(codes, tenantId);
       const operation = operations.get(id);
       if (operation) operation.codes.push(...codes.filter((c) => !operation.codes.includes(c)));
-      else socketLog.info({ subscriptionId: id, outcome: codes.join(',') }, 'operation refused');
+      else socketLog.info({ subscriptionId: id, outcome: codes.join(',') }, 'operation failed');
     },
 
     complete(id: string) {

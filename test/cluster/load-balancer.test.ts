@@ -90,6 +90,9 @@ afterAll(async () => {
 describe('nginx in front of two API nodes (deploy/nginx.conf)', () => {
   it('passes /healthz, /readyz (database and bus), the JWKS and GraphQL over HTTP to the nodes', async () => {
     expect((await fetch(`${lb.url}/healthz`)).status).toBe(200);
+    // /metrics stays on the internal network: nginx does not pass it on (each node serves it).
+    expect((await fetch(`${lb.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${api[0]!.url}/metrics`)).status).toBe(200);
     const ready = await fetch(`${lb.url}/readyz`);
     expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { database: 'ok', bus: 'ok', migrations: 'ok' } }]);
     const jwks = (await (await fetch(`${lb.url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };

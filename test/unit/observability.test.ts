@@ -80,7 +80,16 @@ describe('scrape-time gauges', () => {
       if (state.failing) throw new Error('store away');
       return { events: 7, oldestSeconds: 3 };
     },
-    webhookQueue: async () => ({ due: 1, scheduled: 2, active: 0 }),
+    webhookQueue: async () => ({ due: 1, scheduled: 2 }),
+  });
+
+  it('a store read that hangs does not hang the scrape: the read is reported and given up', async () => {
+    const metrics = createMetrics();
+    const errors: unknown[] = [];
+    metrics.watch({ outbox: () => new Promise(() => {}), webhookQueue: () => new Promise(() => {}) }, (err) => errors.push(err));
+    const text = await metrics.scrape();
+    expect(text).toContain('# TYPE parley_outbox_backlog gauge');
+    expect(String(errors[0])).toMatch(/store read took over/);
   });
 
   it('read the store once for several gauges and scrapes within the cache period', async () => {

@@ -43,7 +43,7 @@ export function createWebhookDispatcher(deps: {
   disableAfterSeconds: number;
   onError: (err: unknown) => void;
   /** Attempts by outcome, retries, dead letters (observability/metrics.ts). */
-  metrics?: Pick<Metrics, 'webhookAttempt' | 'webhookRetry' | 'deadLetter'>;
+  metrics?: Pick<Metrics, 'webhookAttempt' | 'webhookInFlight' | 'webhookRetry' | 'deadLetter'>;
 }) {
   const { store, transact, queue, sender, secretKey, retrySchedule, disableAfterSeconds, metrics } = deps;
   /** A claim older than a job's expiry is a dead worker's. */
@@ -92,9 +92,10 @@ export function createWebhookDispatcher(deps: {
     const headers = signedHeaders(secretsInForce(endpoint, secretKey, at), delivery.id, at, body);
     // Tracing on: a span per attempt, in the trace of the transaction that recorded the event
     // (its traceparent goes to the receiver only with WEBHOOK_TRACEPARENT).
+    const settled = metrics?.webhookInFlight();
     const result = await traceWebhookAttempt(delivery, endpoint.url, job.attempt, (traceparent) =>
       sender.send({ url: endpoint.url, headers: traceparent ? { ...headers, traceparent } : headers, body }),
-    );
+    ).finally(settled);
     // Cut short by our own shutdown: not the receiver's failure. The claim goes stale and the
     // attempt runs again elsewhere.
     if (stopping && result.status === null) return;
