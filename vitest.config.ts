@@ -9,6 +9,9 @@ export default defineConfig({
   // its .mjs "module" build for our files, giving two GraphQL realms in one process.
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
+    // Two files at a time even on a 2-core machine (vitest's default there is one): most of a
+    // test's time is spent waiting on servers, sockets, processes and databases, not on CPU.
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [

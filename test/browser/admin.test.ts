@@ -152,7 +152,7 @@ describe('dead letters', () => {
         const [edge] = (await ok(server.graphqlUrl, DeadLetters, { appId: app.appId }, admin())).deadLetters.edges;
         expect(edge?.node.status).toBe('FAILED');
         return edge!.node;
-      });
+      }, 30_000); // three attempts through the job queue: slow on a busy machine
       receiver.answerWith(() => 200);
 
       await logIn();
@@ -180,7 +180,7 @@ describe('dead letters', () => {
     } finally {
       await receiver.close();
     }
-  });
+  }, 90_000);
 });
 
 describe('live connections', () => {
