@@ -163,7 +163,11 @@ export function createMetrics({ maxTenantLabels = 50 }: { maxTenantLabels?: numb
     subscriptionStarted: (tenantId: string | null | undefined, field: string) => subscriptions.inc({ tenant: tenant(tenantId), field }),
     subscriptionEnded: (tenantId: string | null | undefined, field: string) => subscriptions.dec({ tenant: tenant(tenantId), field }),
     published: (tenantId: string, kind: 'persisted' | 'ephemeral', count = 1) => published.inc({ tenant: tenant(tenantId), kind }, count),
-    delivered: (tenantId: string, field: string) => delivered.inc({ tenant: tenant(tenantId), field }),
+    /** The delivery counter of one subscription, its labels resolved once (not per event). */
+    deliveredTo: (tenantId: string, field: string) => {
+      const child = delivered.labels({ tenant: tenant(tenantId), field });
+      return () => child.inc();
+    },
     fanoutLag: (seconds: number) => fanoutLag.observe(Math.max(0, seconds)),
     webhookAttempt: (outcome: WebhookOutcome) => webhookAttempts.inc({ outcome }),
     /** An attempt's request is under way (this process); call the result when it settles. */

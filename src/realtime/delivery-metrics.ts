@@ -2,7 +2,8 @@ import type { ConversationEnvelope } from '../events/event-map.ts';
 
 /** What the streams report per event written to a subscriber (observability/metrics.ts). */
 export type DeliveryMetrics = {
-  delivered(tenantId: string, field: string): void;
+  /** A counter for one subscription's deliveries (labels resolved once, not per event). */
+  deliveredTo(tenantId: string, field: string): () => void;
   fanoutLag(seconds: number): void;
 };
 
@@ -22,12 +23,13 @@ export function meterDeliveries<T extends object>(
   labels: { tenantId: string; field: string },
 ): AsyncGenerator<T> {
   if (!metrics) return stream;
+  const delivered = metrics.deliveredTo(labels.tenantId, labels.field);
   let handedOver: T | undefined;
   const written = () => {
     if (handedOver === undefined) return;
     const e = handedOver as Partial<ConversationEnvelope>;
     handedOver = undefined;
-    metrics.delivered(labels.tenantId, labels.field);
+    delivered();
     if (typeof e.seq === 'number' && typeof e.at === 'string' && !replayed.has(e)) metrics.fanoutLag((Date.now() - Date.parse(e.at)) / 1000);
   };
   return {
