@@ -158,8 +158,11 @@ describe('the example chat page', () => {
     await alice.context.clock.setSystemTime(Date.parse(alice.expiresAt()) - 6_000);
     await say(alice.page, 'Still here');
     await expect.poll(() => issued.length).toBeGreaterThan(0);
-    expect(issued.at(-1)).not.toBe(alice.firstToken());
-    expect(sentWith).toEqual([`Bearer ${issued.at(-1)}`]);
+    expect(issued).not.toContain(alice.firstToken());
+    // Sent once, with a token the backend issued just now (the socket may have asked for one
+    // of its own at the same moment, so not necessarily the last one issued).
+    expect(sentWith).toHaveLength(1);
+    expect(issued.map((token) => `Bearer ${token}`)).toContain(sentWith[0]);
     await expect.poll(() => bodies(bob.page), { timeout: 15_000 }).toEqual([...expected, 'Still here (sent)']);
 
     // And the server holds each message once: the offline one was not sent twice.
