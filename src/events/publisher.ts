@@ -48,14 +48,10 @@ export function createEventPublisher(deps: { bus: Bus; metrics?: Pick<Metrics, '
   ) {
     const members = await conversations.memberIds(scope, conversationId);
     const recipients = new Set([...members, ...alsoTo]);
+    const to = [topics.conversation(scope.appId, conversationId), ...[...recipients].map((userId) => topics.inbox(scope.appId, userId))];
     // Settled, not raced: the relay's lease is held until every publish has an answer, so a
     // straggler cannot arrive after the next relay's copy.
-    const results = await Promise.allSettled(
-      envelopes.flatMap((envelope) => [
-        bus.publish(topics.conversation(scope.appId, conversationId), envelope),
-        ...[...recipients].map((userId) => bus.publish(topics.inbox(scope.appId, userId), envelope)),
-      ]),
-    );
+    const results = await Promise.allSettled(envelopes.map((envelope) => bus.publishMany(to, envelope)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

@@ -8,14 +8,26 @@ import type { Bus, Subscription } from './bus.ts';
  * the same JSON envelopes as in process. Delivery is at most once: a message published while
  * a node is disconnected is lost to it, and its subscribers fill the gap from the event log.
  */
+/** An envelope is serialized once, however many topics it is published to. */
+const serializedPayloads = new WeakMap<object, Buffer>();
+function serialized(payload: object): Buffer {
+  let buffer = serializedPayloads.get(payload);
+  if (!buffer) serializedPayloads.set(payload, (buffer = Buffer.from(JSON.stringify(payload))));
+  return buffer;
+}
+
 export function createRedisBus(url: string, { onError }: { onError: (err: unknown) => void }): Bus {
   const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
   // While Redis is away, publishes fail at once rather than pile up in memory (subscribers
   // recover from the log); subscriptions wait and are renewed on reconnect.
   // A publish that gets no answer (a half-open connection) fails after 5 s, rather than hold
   // the relay's transaction until it times out.
-  const publisher = new Redis(url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5_000 });
+  // Auto-pipelining: an event goes to its conversation's topic and to every member's inbox
+  // topic in the same tick, and those PUBLISHes leave in one write rather than one each.
+  const publisher = new Redis(url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5_000, enableAutoPipelining: true });
   const subscriber = new Redis(url, { retryStrategy, maxRetriesPerRequest: null });
+  // PUBLISH to each topic in one round trip and one command: Redis runs the loop.
+  publisher.defineCommand('publishMany', { numberOfKeys: 0, lua: 'for i = 1, #ARGV - 1 do redis.call("PUBLISH", ARGV[i], ARGV[#ARGV]) end return #ARGV - 1' });
   publisher.on('error', onError);
   subscriber.on('error', onError);
   const pubsub = new RedisPubSub({ publisher, subscriber });
@@ -42,7 +54,11 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
         clearTimeout(timer);
       }
     },
-    publish: (topic, payload) => pubsub.publish(topic, payload),
+    publish: (topic, payload) => pubsub.publish(topic, serialized(payload)),
+    async publishMany(topics, payload) {
+      if (topics.length === 0) return;
+      await (publisher as unknown as { publishMany(...args: (string | Buffer)[]): Promise<number> }).publishMany(...topics, serialized(payload));
+    },
     onReconnect(listener) {
       reconnectListeners.add(listener);
       return () => void reconnectListeners.delete(listener);

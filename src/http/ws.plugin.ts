@@ -14,6 +14,7 @@ import { createConnectionRegistry } from '../realtime/connection-registry.ts';
 import { observeSocket, type SocketObserver } from '../observability/socket-log.ts';
 import { requestIdOf } from '../observability/request-log.ts';
 import { shapeErrors } from './error-masking.ts';
+import { createDirectWriter, type DirectWriter } from './direct-writer.ts';
 import { createOriginPolicy } from './origins.ts';
 import { persistedSource } from './persisted-operations.ts';
 import type { ParleyYoga } from './yoga.ts';
@@ -23,7 +24,7 @@ import type { ParleyYoga } from './yoga.ts';
  * meters the client's messages (the tenant's once it is known).
  */
 type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer; budget: MessageBudget; observer: SocketObserver };
-type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown; writer: DirectWriter };
 
 const SOCKET = { keepHttp: false };
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -146,7 +147,15 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       }
       const { socket } = ctx.extra;
       const requestId = `${ctx.extra.id}/${id}`;
-      const connection = { id: ctx.extra.id, slowConsumer: () => cutOff(socket) };
+      const writer = createDirectWriter({
+        socket,
+        id,
+        running: () => id in ctx.subscriptions,
+        maxBufferedBytes,
+        cutOff: () => cutOff(socket),
+        written: () => ctx.extra.observer.next(id, undefined),
+      });
+      const connection = { id: ctx.extra.id, slowConsumer: () => cutOff(socket), direct: writer.write };
       const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
         socket: { viewer: ctx.extra.viewer!, requestId, connection },
       });
@@ -164,11 +173,15 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
         operationName: payload.operationName,
         variableValues: payload.variables,
         contextValue: await contextFactory(),
-        rootValue: { execute, subscribe } satisfies RootValue,
+        rootValue: { execute, subscribe, writer } satisfies RootValue,
       };
     },
     execute: (args) => (args.rootValue as RootValue).execute(args) as never,
-    subscribe: (args) => (args.rootValue as RootValue).subscribe(args) as never,
+    subscribe: (args) => {
+      const { subscribe, writer } = args.rootValue as RootValue;
+      writer.bind(args); // the direct path executes events with these (shared-frames.ts)
+      return subscribe(args) as never;
+    },
     // Logs and metrics of each subscription (observability/socket-log.ts).
     onOperation: (ctx, id, _payload, args, result) => void ctx.extra.observer.operation(id, args, Symbol.asyncIterator in Object(result)),
     onNext: (ctx, id, _payload, _args, result) => {

@@ -73,15 +73,7 @@ export function traceDeliveries(stream: AsyncGenerator<ConversationEnvelope>, su
     async next() {
       finish();
       const item = await stream.next();
-      const parent = item.done || closed ? undefined : contextOf(item.value.traceparent);
-      if (parent) {
-        const e = item.value as ConversationEnvelope;
-        open = tracer.startSpan(
-          `deliver ${e.type}`,
-          { kind: SpanKind.CONSUMER, attributes: { ...eventAttributes(e), 'messaging.operation.type': 'process', 'parley.subscription': subscription } },
-          parent,
-        );
-      }
+      if (!item.done && !closed) open = startDeliverySpan(item.value, subscription);
       return item;
     },
     return(value) {
@@ -97,6 +89,18 @@ export function traceDeliveries(stream: AsyncGenerator<ConversationEnvelope>, su
     },
   } as AsyncGenerator<ConversationEnvelope>;
 }
+
+/** The CONSUMER span of one event's write to one subscriber, when tracing is on and the event carries a context. */
+function startDeliverySpan(e: ConversationEnvelope, subscription: string): Span | undefined {
+  const tracer = activeTracer();
+  const parent = tracer && contextOf(e.traceparent);
+  if (!parent) return undefined;
+  const attributes = { ...eventAttributes(e), 'messaging.operation.type': 'process', 'parley.subscription': subscription };
+  return tracer.startSpan(`deliver ${e.type}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+}
+
+/** The span of an event written on a subscription's direct path (realtime/direct-delivery.ts): the write is done. */
+export const traceDirectDelivery = (e: ConversationEnvelope, subscription: string) => startDeliverySpan(e, subscription)?.end();
 
 /**
  * A webhook attempt as a CLIENT span, child of the transaction that recorded the delivery (its

@@ -35,19 +35,40 @@ export const envelopeOf = (appId: string, row: { conversationId: string; seq: nu
  *     was published meanwhile is lost to this node, and no later event may come to reveal it.
  * Ephemeral events (seq null) pass straight through. The stream ends after the member's
  * own `member.left` (once the store confirms they are no longer a member).
+ *
+ * The fast path: while the consumer is parked (it has written everything it took and waits
+ * for more) a live event that is next in order (or ephemeral) is handed to `direct`, from the
+ * bus handler, without a queue, a promise or an execution of its own; anything else (a gap,
+ * a replay, the member's own departure, `direct` declining) takes the queued path above.
  */
 export function conversationStream(
   deps: { bus: Bus; conversations: ConversationStore },
   actor: Actor,
   conversationId: string,
   afterSeq: number | null,
-  { maxPending, onSlowConsumer }: StreamOptions,
+  { maxPending, onSlowConsumer, direct }: StreamOptions<ConversationEnvelope>,
 ): AsyncGenerator<ConversationEnvelope> {
   const { bus, conversations } = deps;
   const { scope } = actor;
   const queue = new EventQueue<ConversationEnvelope | typeof RESYNC>(maxPending, onSlowConsumer);
+  /** The seq of the last persisted event emitted (by either path). */
+  let last = afterSeq ?? 0;
+  /** True when `e` was written (or is one already emitted) on the fast path. */
+  const writtenDirectly = (e: ConversationEnvelope) => {
+    // Parked means waiting in the loop below: `last` is current and nothing is in flight.
+    if (!direct || !queue.parked) return false;
+    if (e.seq === null) return direct(e);
+    if (e.seq <= last) return true; // already emitted from the log
+    if (e.seq !== last + 1) return false; // a gap: the loop reads the log first
+    if (e.type === EventType.memberLeft && e.payload.userId === actor.userId) return false; // may end the stream
+    if (!direct(e)) return false;
+    last = e.seq;
+    return true;
+  };
   // Subscribed before anything is read, so no event can fall between the log and the live topic.
-  const subscription = bus.subscribe(topics.conversation(scope.appId, conversationId), (e) => queue.push(e));
+  const subscription = bus.subscribe(topics.conversation(scope.appId, conversationId), (e) => {
+    if (!writtenDirectly(e)) queue.push(e);
+  });
   const reconnected = bus.onReconnect(() => queue.push(RESYNC));
   const cleanup = () => {
     queue.close();
@@ -57,7 +78,6 @@ export function conversationStream(
   return closable(ordered(), cleanup);
 
   async function* ordered(): AsyncGenerator<ConversationEnvelope> {
-    let last = afterSeq ?? 0;
     const leftForGood = async (e: ConversationEnvelope) =>
       e.type === EventType.memberLeft && e.payload.userId === actor.userId && !(await conversations.membership(scope, conversationId, actor.userId));
 
@@ -116,5 +136,5 @@ export function conversationStream(
 }
 
 /** Live events of every conversation the user is in (their inbox topic), no replay. */
-export const inboxStream = (deps: { bus: Bus }, actor: Actor, options: StreamOptions) =>
+export const inboxStream = (deps: { bus: Bus }, actor: Actor, options: StreamOptions<ConversationEnvelope>) =>
   liveStream<ConversationEnvelope>((push) => [deps.bus.subscribe(topics.inbox(actor.scope.appId, actor.userId), push)], options);

@@ -12,25 +12,32 @@ const replayed = new WeakSet<object>();
 export const markReplayed = <T extends object>(envelope: T): T => (replayed.add(envelope), envelope);
 
 /**
- * Counts each event of a subscription once it is written, and for a live persisted event the
- * time from its commit (`at`) to that write. Written means: the consumer asked for the next
- * one, which graphql-ws does once it has executed the event and its send has completed. No
- * metrics: the stream itself.
+ * One subscription's meter: counts an event written to its socket and, for a live persisted
+ * event, the time from its commit (`at`) to that write. No metrics: none.
  */
-export function meterDeliveries<T extends object>(
-  stream: AsyncGenerator<T>,
-  metrics: DeliveryMetrics | undefined,
-  labels: { tenantId: string; field: string },
-): AsyncGenerator<T> {
-  if (!metrics) return stream;
+export function deliveryMeter(metrics: DeliveryMetrics | undefined, labels: { tenantId: string; field: string }): ((event: object) => void) | undefined {
+  if (!metrics) return undefined;
   const delivered = metrics.deliveredTo(labels.tenantId, labels.field);
+  return (event) => {
+    delivered();
+    const e = event as Partial<ConversationEnvelope>;
+    if (typeof e.seq === 'number' && typeof e.at === 'string' && !replayed.has(e)) metrics.fanoutLag((Date.now() - Date.parse(e.at)) / 1000);
+  };
+}
+
+/**
+ * Meters each event of a subscription's queued path once it is written, which means: the
+ * consumer asked for the next one, as graphql-ws does once it has executed the event and its
+ * send has completed. (The direct path meters its own writes.) No meter: the stream itself.
+ */
+export function meterDeliveries<T extends object>(stream: AsyncGenerator<T>, meter: ((event: object) => void) | undefined): AsyncGenerator<T> {
+  if (!meter) return stream;
   let handedOver: T | undefined;
   const written = () => {
     if (handedOver === undefined) return;
-    const e = handedOver as Partial<ConversationEnvelope>;
+    const e = handedOver;
     handedOver = undefined;
-    delivered();
-    if (typeof e.seq === 'number' && typeof e.at === 'string' && !replayed.has(e)) metrics.fanoutLag((Date.now() - Date.parse(e.at)) / 1000);
+    meter(e);
   };
   return {
     async next() {

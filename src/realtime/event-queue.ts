@@ -29,6 +29,15 @@ export class EventQueue<T> {
     }
   }
 
+  /**
+   * The consumer is waiting in `next()` with nothing queued: it has finished with everything
+   * it took before (graphql-ws asks again only once the last frame was handed to the socket),
+   * so an event may be written for it directly, in order (realtime/direct-delivery.ts).
+   */
+  get parked(): boolean {
+    return this.waiting !== undefined;
+  }
+
   /** The next item, or undefined once the queue is closed and drained. */
   next(): Promise<T | undefined> {
     if (this.items.length > 0) return Promise.resolve(this.items.shift());

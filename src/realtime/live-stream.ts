@@ -1,11 +1,16 @@
 import type { Unsubscribe } from '../events/bus.ts';
 import { EventQueue } from './event-queue.ts';
 
-export type StreamOptions = {
+export type StreamOptions<T = never> = {
   /** Events a subscriber may fall behind by before it is cut off. */
   maxPending: number;
   /** Called when the subscriber could not keep up; the stream then ends. */
   onSlowConsumer: () => void;
+  /**
+   * Writes a live event straight to the subscriber's socket, from the bus handler, while the
+   * consumer is parked (realtime/direct-delivery.ts); false: it could not, queue it as usual.
+   */
+  direct?: (event: T) => boolean;
 };
 
 /**
@@ -35,9 +40,12 @@ export function closable<T>(generator: AsyncGenerator<T>, cleanup: () => void): 
  * Subscribes, yields what arrives until the consumer stops or falls too far behind, and
  * always unsubscribes. `subscribe` gets the push function and returns its unsubscribers.
  */
-export function liveStream<T>(subscribe: (push: (event: T) => void) => Unsubscribe[], { maxPending, onSlowConsumer }: StreamOptions) {
+export function liveStream<T>(subscribe: (push: (event: T) => void) => Unsubscribe[], { maxPending, onSlowConsumer, direct }: StreamOptions<T>) {
   const queue = new EventQueue<T>(maxPending, onSlowConsumer);
-  const unsubscribes = subscribe((e) => queue.push(e));
+  // No order to keep (live only): written directly whenever the consumer is parked.
+  const unsubscribes = subscribe((e) => {
+    if (!(direct && queue.parked && direct(e))) queue.push(e);
+  });
   const cleanup = () => {
     queue.close();
     for (const unsubscribe of unsubscribes) unsubscribe();

@@ -1,11 +1,15 @@
 import type { Bus } from '../events/bus.ts';
+import type { ConversationEnvelope } from '../events/event-map.ts';
 import type { Actor, AppScope } from '../lib/scope.ts';
 import type { ConversationService } from '../modules/conversation/conversation.service.ts';
 import type { ConversationStore } from '../modules/conversation/conversation.store.ts';
 import { conversationStream, inboxStream } from './conversation-stream.ts';
 import { presenceStream } from './presence-stream.ts';
-import { traceDeliveries } from '../observability/delivery-tracing.ts';
-import { meterDeliveries, type DeliveryMetrics } from './delivery-metrics.ts';
+import { traceDeliveries, traceDirectDelivery } from '../observability/delivery-tracing.ts';
+import { deliveryMeter, meterDeliveries, type DeliveryMetrics } from './delivery-metrics.ts';
+
+/** Who a stream delivers to: what to do when they fall behind, and their direct path if the transport has one. */
+export type Subscriber = { onSlowConsumer: () => void; direct?: (event: ConversationEnvelope) => boolean };
 
 /** The live streams behind the subscriptions; permissions are checked when they start. */
 export function createRealtimeService(deps: {
@@ -17,18 +21,31 @@ export function createRealtimeService(deps: {
   metrics?: DeliveryMetrics;
 }) {
   const { bus, conversations, conversationService, maxPending, metrics } = deps;
-  const metered = <T extends object>(stream: AsyncGenerator<T>, tenantId: string, field: string) => meterDeliveries(stream, metrics, { tenantId, field });
+
+  /**
+   * A conversation stream's options, and the bookkeeping of both of its paths: the queued one
+   * through the stream wrappers (a span per socket write when tracing, the delivery metrics),
+   * the direct one around each write it makes.
+   */
+  function streamed(tenantId: string, field: string, { onSlowConsumer, direct }: Subscriber, open: (options: { maxPending: number; onSlowConsumer: () => void; direct?: Subscriber['direct'] }) => AsyncGenerator<ConversationEnvelope>) {
+    const meter = deliveryMeter(metrics, { tenantId, field });
+    const bookkept = direct && ((e: ConversationEnvelope) => {
+      if (!direct(e)) return false;
+      meter?.(e);
+      traceDirectDelivery(e, field);
+      return true;
+    });
+    return meterDeliveries(traceDeliveries(open({ maxPending, onSlowConsumer, direct: bookkept }), field), meter);
+  }
+
   return {
-    async conversationEvents(actor: Actor, conversationId: string, afterSeq: number | null, onSlowConsumer: () => void) {
+    async conversationEvents(actor: Actor, conversationId: string, afterSeq: number | null, subscriber: Subscriber) {
       await conversationService.access(actor, conversationId); // NOT_FOUND for non-members
-      // Tracing on: a span per socket write of an event that carries a trace context.
-      const stream = traceDeliveries(conversationStream({ bus, conversations }, actor, conversationId, afterSeq, { maxPending, onSlowConsumer }), 'conversationEvents');
-      return metered(stream, actor.scope.tenantId, 'conversationEvents');
+      return streamed(actor.scope.tenantId, 'conversationEvents', subscriber, (options) => conversationStream({ bus, conversations }, actor, conversationId, afterSeq, options));
     },
-    inboxEvents: (actor: Actor, onSlowConsumer: () => void) =>
-      metered(traceDeliveries(inboxStream({ bus }, actor, { maxPending, onSlowConsumer }), 'inboxEvents'), actor.scope.tenantId, 'inboxEvents'),
+    inboxEvents: (actor: Actor, subscriber: Subscriber) => streamed(actor.scope.tenantId, 'inboxEvents', subscriber, (options) => inboxStream({ bus }, actor, options)),
     presenceUpdates: (scope: AppScope, visibleUserIds: string[], onSlowConsumer: () => void) =>
-      metered(presenceStream({ bus }, scope, visibleUserIds, { maxPending, onSlowConsumer }), scope.tenantId, 'presenceUpdated'),
+      meterDeliveries(presenceStream({ bus }, scope, visibleUserIds, { maxPending, onSlowConsumer }), deliveryMeter(metrics, { tenantId: scope.tenantId, field: 'presenceUpdated' })),
   };
 }
 export type RealtimeService = ReturnType<typeof createRealtimeService>;

@@ -4,7 +4,7 @@ import { EphemeralType } from '../../events/event-map.ts';
 import { EventType } from '../../events/event-types.ts';
 import { actorOf, actorScopes, asUserIdArg } from '../../schema/actor.ts';
 import { builder, type SchemaTypes } from '../../schema/builder.ts';
-import { onSlowConsumer } from '../../schema/context.ts';
+import { subscriberOf } from '../../schema/context.ts';
 import { idSchema } from '../../schema/validators.ts';
 import { MessageRef, type MessageView } from '../message/message.graphql.ts';
 import type { UserRow } from '../user/user.store.ts';
@@ -107,7 +107,7 @@ builder.subscriptionFields((t) => ({
       ...asUserIdArg(),
     },
     subscribe: async (_root, args, ctx) =>
-      ctx.services.realtime.conversationEvents(await actorOf(ctx, args.asUserId), args.conversationId, args.afterSeq ?? null, onSlowConsumer(ctx)),
+      ctx.services.realtime.conversationEvents(await actorOf(ctx, args.asUserId), args.conversationId, args.afterSeq ?? null, subscriberOf(ctx)),
     resolve: (event) => event,
   }),
   inboxEvents: t.field({
@@ -115,7 +115,7 @@ builder.subscriptionFields((t) => ({
     description: "Live events of every conversation the caller is in, including ones they are added to while subscribed.",
     authScopes: actorScopes,
     args: asUserIdArg(),
-    subscribe: async (_root, args, ctx) => ctx.services.realtime.inboxEvents(await actorOf(ctx, args.asUserId), onSlowConsumer(ctx)),
+    subscribe: async (_root, args, ctx) => ctx.services.realtime.inboxEvents(await actorOf(ctx, args.asUserId), subscriberOf(ctx)),
     resolve: (event) => event,
   }),
 }));
