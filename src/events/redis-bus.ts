@@ -31,6 +31,8 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
   publisher.on('error', onError);
   subscriber.on('error', onError);
   const pubsub = new RedisPubSub({ publisher, subscriber });
+  type Handler = (payload: never) => void;
+  const localTopics = new Map<string, { handlers: Set<Handler>; id: Promise<number> }>();
 
   // ioredis renews the subscriptions on reconnect before it says 'ready'; a PING answered
   // after them means Redis has them, so nothing published from then on is missed.
@@ -64,18 +66,35 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
       return () => void reconnectListeners.delete(listener);
     },
     subscribe(topic, handler): Subscription {
-      const id = pubsub.subscribe(topic, (payload: never) => {
-        try {
-          handler(payload);
-        } catch (err) {
-          onError(err);
-        }
-      });
+      // One RedisPubSub subscription per topic on this node, its handlers called from here:
+      // a conversation's thousand subscribers cost one dispatch loop, not a thousand lookups
+      // in RedisPubSub's map of subscription ids.
+      let local = localTopics.get(topic);
+      if (!local) {
+        const handlers = new Set<Handler>();
+        const id = pubsub.subscribe(topic, (payload: never) => {
+          for (const h of handlers) {
+            try {
+              h(payload);
+            } catch (err) {
+              onError(err);
+            }
+          }
+        });
+        localTopics.set(topic, (local = { handlers, id }));
+        // Refused: the next subscriber of the topic tries again rather than inherit the failure.
+        id.catch(() => localTopics.get(topic)?.handlers === handlers && localTopics.delete(topic));
+      }
+      const { handlers, id } = local;
+      handlers.add(handler as Handler);
       // Idempotent, as the in-process bus is: streams may clean up from two paths.
       let unsubscribed = false;
       const unsubscribe = () => {
         if (unsubscribed) return;
         unsubscribed = true;
+        handlers.delete(handler as Handler);
+        if (handlers.size > 0 || localTopics.get(topic)?.handlers !== handlers) return;
+        localTopics.delete(topic); // a later subscriber starts a new one (RedisPubSub counts both)
         id.then((n) => pubsub.unsubscribe(n)).catch(onError);
       };
       return Object.assign(unsubscribe, { ready: id.then(() => undefined) });
