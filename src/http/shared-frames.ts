@@ -43,7 +43,8 @@ export function shapeOf(args: ExecutionArgs): Shape {
   const { document, operationName, variableValues } = args;
   let text = printed.get(document);
   if (text === undefined) printed.set(document, (text = print(document)));
-  const variables = variablesOutsideRootArguments(document, operationName).map((name) => variableValues?.[name] ?? null);
+  // An absent variable ([]: its default applies) is not an explicit null ([null]).
+  const variables = variablesOutsideRootArguments(document, operationName).map((name) => (variableValues && name in variableValues ? [variableValues[name]] : []));
   return { key: `${operationName ?? ''}\u0000${JSON.stringify(variables)}\u0000${text}`, args };
 }
 
@@ -61,8 +62,8 @@ export function sharedPayload(event: object, shape: Shape): string | undefined {
   let payload = byShape.get(shape.key);
   if (payload === undefined) {
     const result = execute({ ...shape.args, rootValue: event });
-    payload = result instanceof Promise || !('data' in result) || result.errors ? null : JSON.stringify(result);
-    if (result instanceof Promise) result.catch(() => {}); // its own execution reports it
+    // A promise (a resolver went asynchronous) has no `data`: not shareable either.
+    payload = !('data' in result) || result.errors ? null : JSON.stringify(result);
     byShape.set(shape.key, payload);
   }
   return payload ?? undefined;

@@ -99,7 +99,7 @@ function startDeliverySpan(e: ConversationEnvelope, subscription: string): Span 
   return tracer.startSpan(`deliver ${e.type}`, { kind: SpanKind.CONSUMER, attributes }, parent);
 }
 
-/** The span of an event written on a subscription's direct path (realtime/direct-delivery.ts): the write is done. */
+/** The span of an event written on a subscription's direct path (http/direct-writer.ts): the write is done. */
 export const traceDirectDelivery = (e: ConversationEnvelope, subscription: string) => startDeliverySpan(e, subscription)?.end();
 
 /**

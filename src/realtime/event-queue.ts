@@ -32,7 +32,7 @@ export class EventQueue<T> {
   /**
    * The consumer is waiting in `next()` with nothing queued: it has finished with everything
    * it took before (graphql-ws asks again only once the last frame was handed to the socket),
-   * so an event may be written for it directly, in order (realtime/direct-delivery.ts).
+   * so an event may be written for it directly, in order (http/direct-writer.ts).
    */
   get parked(): boolean {
     return this.waiting !== undefined;

@@ -8,7 +8,7 @@ export type StreamOptions<T = never> = {
   onSlowConsumer: () => void;
   /**
    * Writes a live event straight to the subscriber's socket, from the bus handler, while the
-   * consumer is parked (realtime/direct-delivery.ts); false: it could not, queue it as usual.
+   * consumer is parked (http/direct-writer.ts); false: it could not, queue it as usual.
    */
   direct?: (event: T) => boolean;
 };
