@@ -23,7 +23,7 @@ import type { ParleyYoga } from './yoga.ts';
  * `id` is for logs (a client may choose it); `presenceId` is unique, for presence; `budget`
  * meters the client's messages (the tenant's once it is known).
  */
-type Extra = { socket: WebSocket; request: IncomingMessage; id: string; presenceId: string; viewer?: Viewer; budget: MessageBudget; observer: SocketObserver };
+type Extra = { socket: WebSocket; request?: IncomingMessage; id: string; presenceId: string; viewer?: Viewer; budget: MessageBudget; observer: SocketObserver };
 type RootValue = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown; writer: DirectWriter };
 
 const SOCKET = { keepHttp: false };
@@ -68,7 +68,10 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
     connectionInitWaitTimeout: 10_000,
 
     async onConnect(ctx) {
-      const { socket, request } = ctx.extra;
+      const { socket } = ctx.extra;
+      // Read here only: not kept for the socket's life (headers and all, per idle socket).
+      const request = ctx.extra.request!;
+      ctx.extra.request = undefined;
       ctx.extra.observer.initialising();
       const params = ctx.connectionParams ?? {};
       const credential = { authorization: text(params.authorization), apiKey: text(params.apiKey) };
@@ -219,19 +222,30 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
   }
 
 
+  /**
+   * Liveness, one timer for every socket (not one each): a ping per interval; a socket that
+   * has not answered the previous one by then is terminated.
+   */
+  const alive = new Map<WebSocket, boolean>();
+  const heartbeat = setInterval(() => {
+    for (const [socket, answered] of alive) {
+      if (!answered) {
+        alive.delete(socket);
+        socket.terminate();
+        continue;
+      }
+      alive.set(socket, false);
+      socket.ping();
+    }
+  }, keepAliveMs);
+  heartbeat.unref();
+
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const id = requestIdOf(request.headers, 'ws-');
-    const log = app.log.child({ requestId: id });
     const observer = observeSocket(app.log, deps.metrics, id); // logs 'socket opened'
 
-    // Liveness: a ping per interval; no pong by the next one and the socket is terminated.
-    let alive = true;
-    socket.on('pong', () => (alive = true));
-    const heartbeat = setInterval(() => {
-      if (!alive) return void socket.terminate();
-      alive = false;
-      socket.ping();
-    }, keepAliveMs);
+    alive.set(socket, true);
+    socket.on('pong', () => alive.has(socket) && alive.set(socket, true));
 
     const extra: Extra = { socket, request, id, presenceId: randomUUID(), budget: budgetOf(UNAUTHENTICATED_MESSAGES_PER_SECOND), observer };
     const closed = server.opened(
@@ -257,7 +271,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
               return;
             }
             cb(String(message)).catch((err: unknown) => {
-              log.error({ err }, 'socket message failed');
+              app.log.error({ err, requestId: id }, 'socket message failed');
               socket.close(1011, 'Internal error');
             });
           }),
@@ -265,15 +279,16 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       extra,
     );
     socket.once('close', (code, reason) => {
-      clearInterval(heartbeat);
+      alive.delete(socket);
       observer.closed(code, String(reason));
       void closed(code, String(reason));
     });
-    socket.on('error', (err) => log.warn({ err }, 'socket error'));
+    socket.on('error', (err) => app.log.warn({ err, requestId: id }, 'socket error'));
   });
 
   // Before the HTTP server stops: tell clients to go elsewhere, and let subscriptions end.
   app.addHook('preClose', async () => {
+    clearInterval(heartbeat);
     for (const socket of wss.clients) socket.close(CloseCodes.ServiceRestart, 'Server restarting: reconnect and resume with afterSeq');
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   });

@@ -17,7 +17,16 @@ const sinceMs = (started: number) => Math.round((performance.now() - started) * 
  */
 export function observeSocket(log: Logger, metrics: Metrics, requestId: string) {
   const opened = performance.now();
-  let socketLog = log.child({ requestId });
+  // No child logger per socket: two of them were a measurable share of an idle socket's memory
+  // (docs/PERFORMANCE.md); the bindings go into each line instead.
+  let bindings: { requestId: string; tenantId?: string; appId?: string } = { requestId };
+  const socketLog = {
+    info: (fields: object | string, msg?: string) => {
+      if (!(log as Logger & { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;
+      if (typeof fields === 'string') log.info(bindings, fields);
+      else log.info({ ...bindings, ...fields }, msg);
+    },
+  };
   let tenantId: string | undefined;
   let initAt: number | undefined;
   let accepted = false;
@@ -37,7 +46,7 @@ export function observeSocket(log: Logger, metrics: Metrics, requestId: string) 
       accepted = true;
       if ('scope' in viewer) {
         tenantId = viewer.scope.tenantId;
-        socketLog = socketLog.child({ tenantId, appId: viewer.scope.appId });
+        bindings = { requestId, tenantId, appId: viewer.scope.appId };
       }
       metrics.socketAuthenticated(tenantId);
       socketLog.info({ caller: viewer.kind, durationMs: sinceMs(initAt ?? opened) }, 'connection accepted');
