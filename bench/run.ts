@@ -126,6 +126,9 @@ export const params = {
   adminDatabaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
 };
 
+/** How long the idle scenario lets every server sit before it reads memory. */
+const IDLE_SETTLE_MS = 20_000;
+
 /** The sustained-rate rule: p99 under this, every delivery arrived, ≥ 95 % of the rate published. */
 const P99_LIMIT_MS = 100;
 const ACHIEVED_FLOOR = 0.95;
@@ -297,6 +300,18 @@ async function withTarget<T>(name: TargetName, fn: (target: Target) => Promise<T
   }
 }
 
+/**
+ * With BENCH_HEAPSNAPSHOT=1 (and BENCH_SERVER_NODE_ARGS="--heapsnapshot-signal=SIGUSR2"), the
+ * server writes a heap snapshot into its working directory before its sockets open and after:
+ * compare them (e.g. `node bench/heap-diff.mjs before after`) to see what a socket keeps.
+ */
+async function heapSnapshot(target: Target, label: string) {
+  if (!truthy(process.env.BENCH_HEAPSNAPSHOT)) return;
+  console.error(`[heap] snapshot ${label} of pid ${target.server.pid}`);
+  process.kill(target.server.pid, 'SIGUSR2');
+  await sleep(8000);
+}
+
 /** Seeds, connects every socket (memory before/after), warms up; then `fn`; then the exactly-once check. */
 async function connected<T>(target: Target, scenario: Scenario, fn: (session: Session, memory: { before: number; after: number; sockets: number }) => Promise<T>) {
   const log = (msg: string) => console.error(`[${scenario} · ${target.name}] ${msg}`);
@@ -306,13 +321,17 @@ async function connected<T>(target: Target, scenario: Scenario, fn: (session: Se
   try {
     await session.publisher.init(target.publish, seeded.conversations, params.bodyBytes, 256);
     await sleep(1000);
+    await heapSnapshot(target, `${scenario}-before`);
     const before = rssBytes(target.server.pid);
     log(`opening ${seeded.sockets.length} sockets`);
     const opened = await session.subscribers.open(target.protocol, target.wsUrl, seeded.sockets, target.resume);
     if (opened.failed) throw new Error(`${opened.failed} sockets failed to subscribe: ${opened.errors.join('; ')}`);
     await session.warmUp();
-    await sleep(2000);
+    // Idle memory is what an idle socket keeps: V8 collects what opening it left behind once
+    // the process has been idle for a while (its memory reducer), so wait that out first.
+    await sleep(scenario === 'idle' ? IDLE_SETTLE_MS : 2000);
     const after = rssBytes(target.server.pid);
+    await heapSnapshot(target, `${scenario}-after`);
     const warnedBefore = target.server.warnings();
     const value = await fn(session, { before, after, sockets: seeded.sockets.length });
     const final = await session.subscribers.final(session.lastSeq);
