@@ -42,6 +42,13 @@ export function createConversationService(deps: {
     return { conversation, role: membership.role };
   }
 
+  /** NOT_FOUND unless the actor is a member; one query (a membership implies its conversation). */
+  async function requireMembership(actor: Actor, conversationId: string) {
+    const membership = await conversations.membership(actor.scope, conversationId, actor.userId);
+    if (!membership) throw notFound('Conversation');
+    return membership;
+  }
+
   async function requireUsers(scope: AppScope, ids: string[]) {
     const found = await users.byIds(scope, ids);
     if (found.length !== new Set(ids).size) throw notFound('User');
@@ -77,6 +84,7 @@ export function createConversationService(deps: {
 
   return {
     access,
+    requireMembership,
 
     async get(actor: Actor, id: string) {
       return view((await access(actor, id)).conversation, actor.userId);

@@ -111,7 +111,7 @@ export function createMessageService(deps: {
     async send(actor: Actor, input: SendMessageInput): Promise<MessageRow> {
       const attachments = input.attachments ?? [];
       const { conversationId, idempotencyKey: key } = input;
-      await conversationService.access(actor, conversationId);
+      await conversationService.requireMembership(actor, conversationId); // the role is checked again under the lock
       // A retry of a send that was made returns it without counting against the rate, and
       // whatever limits have changed since.
       if (key) {
