@@ -323,7 +323,8 @@ reach every socket before anything is measured.
   during the half-rate step ÷ its deliveries. For parley-postgres, the PostgreSQL backends of
   its database and its redis-server are counted apart.
 - **Memory/socket**: server RSS (\`/proc/<pid>/status\`) after every socket subscribed and the
-  warm-up (plus 2 s) − RSS before any socket opened, ÷ sockets. The idle scenario is the one
+  warm-up (plus 20 s idle in the idle scenario, so that V8 has collected what opening the
+  sockets left behind; 2 s in the others) − RSS before any socket opened, ÷ sockets. The idle scenario is the one
   the target is about; the fanout scenarios show it too. Garbage collection moves RSS by
   megabytes (parley-embedded's also holds PGlite's WebAssembly heap), so only thousands of
   sockets give a figure per socket worth reading.
