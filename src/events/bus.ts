@@ -68,9 +68,14 @@ export function createInProcessBus({ onError = (err: unknown) => console.error('
       let set = handlers.get(topic);
       if (!set) handlers.set(topic, (set = new Set()));
       set.add(handler as (payload: never) => void);
+      // Idempotent: streams may clean up from two paths, and the second call must not remove
+      // a newer set registered for the topic meanwhile.
+      let unsubscribed = false;
       const unsubscribe = () => {
+        if (unsubscribed) return;
+        unsubscribed = true;
         set.delete(handler as (payload: never) => void);
-        if (set.size === 0) handlers.delete(topic);
+        if (set.size === 0 && handlers.get(topic) === set) handlers.delete(topic);
       };
       return Object.assign(unsubscribe, { ready: Promise.resolve() });
     },

@@ -26,7 +26,8 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
   // topic in the same tick, and those PUBLISHes leave in one write rather than one each.
   const publisher = new Redis(url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5_000, enableAutoPipelining: true });
   const subscriber = new Redis(url, { retryStrategy, maxRetriesPerRequest: null });
-  // PUBLISH to each topic in one round trip and one command: Redis runs the loop.
+  // PUBLISH to each topic in one round trip and one command: Redis runs the loop (so Redis
+  // must allow EVAL/EVALSHA for Parley's user: docs/DEPLOYMENT.md).
   publisher.defineCommand('publishMany', { numberOfKeys: 0, lua: 'for i = 1, #ARGV - 1 do redis.call("PUBLISH", ARGV[i], ARGV[#ARGV]) end return #ARGV - 1' });
   publisher.on('error', onError);
   subscriber.on('error', onError);
@@ -59,7 +60,8 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
     publish: (topic, payload) => pubsub.publish(topic, serialized(payload)),
     async publishMany(topics, payload) {
       if (topics.length === 0) return;
-      await (publisher as unknown as { publishMany(...args: (string | Buffer)[]): Promise<number> }).publishMany(...topics, serialized(payload));
+      // One array argument (ioredis flattens it): thousands of topics as spread arguments could pass V8's limit.
+      await (publisher as unknown as { publishMany(args: (string | Buffer)[]): Promise<number> }).publishMany([...topics, serialized(payload)]);
     },
     onReconnect(listener) {
       reconnectListeners.add(listener);
@@ -97,7 +99,9 @@ export function createRedisBus(url: string, { onError }: { onError: (err: unknow
         localTopics.delete(topic); // a later subscriber starts a new one (RedisPubSub counts both)
         id.then((n) => pubsub.unsubscribe(n)).catch(onError);
       };
-      return Object.assign(unsubscribe, { ready: id.then(() => undefined) });
+      const ready = id.then(() => undefined);
+      ready.catch(() => {}); // not every caller awaits it (inbox, presence): no unhandled rejection
+      return Object.assign(unsubscribe, { ready });
     },
     async close() {
       // RedisPubSub.close() quits both connections; a quit on a connection already failing

@@ -1,5 +1,6 @@
 import type { ExecutionArgs } from 'graphql';
 import type { WebSocket } from 'ws';
+import type { DirectWrite } from '../realtime/live-stream.ts';
 import { sharedPayload, shapeOf, type Shape } from './shared-frames.ts';
 
 /**
@@ -12,7 +13,8 @@ import { sharedPayload, shapeOf, type Shape } from './shared-frames.ts';
  *
  * `write` returns false, and the stream queues the event for graphql-ws as usual, until the
  * subscription's execution arguments are bound, once graphql-ws no longer runs it, and when
- * the payload cannot be shared.
+ * the payload cannot be shared (or its execution threw: graphql-ws's path reports that);
+ * 'dropped' when the socket is closing or was just cut off (nothing to count); 'written'.
  */
 export function createDirectWriter(options: {
   socket: WebSocket;
@@ -23,7 +25,7 @@ export function createDirectWriter(options: {
   cutOff: () => void;
   /** A frame was written (the socket's log and metrics count it). */
   written: () => void;
-}) {
+}): { bind(args: ExecutionArgs): void; write: DirectWrite } {
   const { socket, running, maxBufferedBytes, cutOff, written } = options;
   const head = `{"id":${JSON.stringify(options.id)},"type":"next","payload":`;
   let shape: Shape | undefined;
@@ -31,18 +33,23 @@ export function createDirectWriter(options: {
     bind(args: ExecutionArgs) {
       shape = shapeOf(args);
     },
-    write(event: object): boolean {
+    write(event) {
       if (!shape || !running()) return false;
-      const payload = sharedPayload(event, shape);
-      if (payload === undefined) return false;
-      if (socket.readyState !== socket.OPEN) return true; // closing: graphql-ws would drop it too
+      if (socket.readyState !== socket.OPEN) return 'dropped'; // closing: graphql-ws would drop it too
       if (socket.bufferedAmount > maxBufferedBytes) {
         cutOff();
-        return true;
+        return 'dropped';
       }
+      let payload: string | undefined;
+      try {
+        payload = sharedPayload(event, shape);
+      } catch {
+        return false;
+      }
+      if (payload === undefined) return false;
       socket.send(`${head}${payload}}`);
       written();
-      return true;
+      return 'written';
     },
   };
 }

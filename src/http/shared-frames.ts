@@ -12,9 +12,13 @@ import { execute, getOperationAST, Kind, print, visit, type ASTNode, type Docume
  * sent the same document share one execution and one JSON payload for each event.
  */
 
-/** A subscription's shape: its key, and the arguments to execute an event with. */
-export type Shape = { key: string; args: ExecutionArgs };
-
+/**
+ * A subscription's shape: the printed document (one string instance per document, shared by
+ * every subscription of it) and its variant (operation name and the variables that matter),
+ * and the arguments to execute an event with. Two levels, not one concatenated key: a
+ * flattened key per subscription would copy the whole document into each.
+ */
+export type Shape = { document: string; variant: string; args: ExecutionArgs; readonly key: string };
 const printed = new WeakMap<DocumentNode, string>();
 const keyVariables = new WeakMap<DocumentNode, Map<string, string[]>>();
 
@@ -43,13 +47,23 @@ export function shapeOf(args: ExecutionArgs): Shape {
   const { document, operationName, variableValues } = args;
   let text = printed.get(document);
   if (text === undefined) printed.set(document, (text = print(document)));
-  // An absent variable ([]: its default applies) is not an explicit null ([null]).
-  const variables = variablesOutsideRootArguments(document, operationName).map((name) => (variableValues && name in variableValues ? [variableValues[name]] : []));
-  return { key: `${operationName ?? ''}\u0000${JSON.stringify(variables)}\u0000${text}`, args };
+  // An absent variable ([]: its default applies) is not an explicit null ([null]); own
+  // properties only (an absent $constructor is absent).
+  const variables = variablesOutsideRootArguments(document, operationName).map((name) => (variableValues && Object.hasOwn(variableValues, name) ? [variableValues[name]] : []));
+  const variant = `${operationName ?? ''}\u0000${JSON.stringify(variables)}`;
+  return {
+    document: text,
+    variant,
+    args,
+    /** For tests and logs: equal keys, one shared payload. */
+    get key() {
+      return `${variant}\u0000${text}`;
+    },
+  };
 }
 
-/** Per event object (shared by every subscriber of the topic on this node): JSON payload per shape key, null when unshareable. */
-const payloads = new WeakMap<object, Map<string, string | null>>();
+/** Per event object (shared by every subscriber of the topic on this node): per document, per variant, the JSON payload, or null when unshareable. */
+const payloads = new WeakMap<object, Map<string, Map<string, string | null>>>();
 
 /**
  * The JSON of `{ data }` for `event` in `shape`, executed by the first subscriber that asks;
@@ -57,14 +71,16 @@ const payloads = new WeakMap<object, Map<string, string | null>>();
  * produced errors, which each subscriber then gets through its own execution and error shaping.
  */
 export function sharedPayload(event: object, shape: Shape): string | undefined {
-  let byShape = payloads.get(event);
-  if (!byShape) payloads.set(event, (byShape = new Map()));
-  let payload = byShape.get(shape.key);
+  let byDocument = payloads.get(event);
+  if (!byDocument) payloads.set(event, (byDocument = new Map()));
+  let byVariant = byDocument.get(shape.document);
+  if (!byVariant) byDocument.set(shape.document, (byVariant = new Map()));
+  let payload = byVariant.get(shape.variant);
   if (payload === undefined) {
     const result = execute({ ...shape.args, rootValue: event });
     // A promise (a resolver went asynchronous) has no `data`: not shareable either.
     payload = !('data' in result) || result.errors ? null : JSON.stringify(result);
-    byShape.set(shape.key, payload);
+    byVariant.set(shape.variant, payload);
   }
   return payload ?? undefined;
 }

@@ -15,6 +15,7 @@ import { observeSocket, type SocketObserver } from '../observability/socket-log.
 import { requestIdOf } from '../observability/request-log.ts';
 import { shapeErrors } from './error-masking.ts';
 import { createDirectWriter, type DirectWriter } from './direct-writer.ts';
+import { createHeartbeat } from './heartbeat.ts';
 import { createOriginPolicy } from './origins.ts';
 import { persistedSource } from './persisted-operations.ts';
 import type { ParleyYoga } from './yoga.ts';
@@ -222,30 +223,13 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
   }
 
 
-  /**
-   * Liveness, one timer for every socket (not one each): a ping per interval; a socket that
-   * has not answered the previous one by then is terminated.
-   */
-  const alive = new Map<WebSocket, boolean>();
-  const heartbeat = setInterval(() => {
-    for (const [socket, answered] of alive) {
-      if (!answered) {
-        alive.delete(socket);
-        socket.terminate();
-        continue;
-      }
-      alive.set(socket, false);
-      socket.ping();
-    }
-  }, keepAliveMs);
-  heartbeat.unref();
+  const heartbeat = createHeartbeat(keepAliveMs);
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const id = requestIdOf(request.headers, 'ws-');
     const observer = observeSocket(app.log, deps.metrics, id); // logs 'socket opened'
 
-    alive.set(socket, true);
-    socket.on('pong', () => alive.has(socket) && alive.set(socket, true));
+    heartbeat.add(socket);
 
     const extra: Extra = { socket, request, id, presenceId: randomUUID(), budget: budgetOf(UNAUTHENTICATED_MESSAGES_PER_SECOND), observer };
     const closed = server.opened(
@@ -279,7 +263,7 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
       extra,
     );
     socket.once('close', (code, reason) => {
-      alive.delete(socket);
+      heartbeat.remove(socket);
       observer.closed(code, String(reason));
       void closed(code, String(reason));
     });
@@ -287,9 +271,10 @@ export async function wsPlugin(app: FastifyInstance, { deps, yoga }: { deps: Dep
   });
 
   // Before the HTTP server stops: tell clients to go elsewhere, and let subscriptions end.
+  // (The heartbeat runs until every socket is gone: one that stops answering is terminated.)
   app.addHook('preClose', async () => {
-    clearInterval(heartbeat);
     for (const socket of wss.clients) socket.close(CloseCodes.ServiceRestart, 'Server restarting: reconnect and resume with afterSeq');
     await new Promise<void>((resolve) => wss.close(() => resolve()));
+    heartbeat.stop();
   });
 }

@@ -53,7 +53,7 @@ export function conversationStream(
   const queue = new EventQueue<ConversationEnvelope | typeof RESYNC>(maxPending, onSlowConsumer);
   /** The seq of the last persisted event emitted (by either path). */
   let last = afterSeq ?? 0;
-  /** True when `e` was written (or is one already emitted) on the fast path. */
+  /** True when `e` was handled (written, dropped with its closing socket, or already emitted) on the fast path. */
   const writtenDirectly = (e: ConversationEnvelope) => {
     // Parked means waiting in the loop below: `last` is current and nothing is in flight.
     if (!direct || !queue.parked) return false;

@@ -1,6 +1,13 @@
 import type { Unsubscribe } from '../events/bus.ts';
 import { EventQueue } from './event-queue.ts';
 
+/**
+ * Writes a live event straight to a subscriber's socket (http/direct-writer.ts): 'written';
+ * 'dropped' (the socket is closing or was cut off: the event is done with, not counted);
+ * false: it could not, queue it as usual. Never throws.
+ */
+export type DirectWrite<T = object> = (event: T) => 'written' | 'dropped' | false;
+
 export type StreamOptions<T = never> = {
   /** Events a subscriber may fall behind by before it is cut off. */
   maxPending: number;
@@ -10,7 +17,7 @@ export type StreamOptions<T = never> = {
    * Writes a live event straight to the subscriber's socket, from the bus handler, while the
    * consumer is parked (http/direct-writer.ts); false: it could not, queue it as usual.
    */
-  direct?: (event: T) => boolean;
+  direct?: DirectWrite<T>;
 };
 
 /**

@@ -7,9 +7,10 @@ import { conversationStream, inboxStream } from './conversation-stream.ts';
 import { presenceStream } from './presence-stream.ts';
 import { traceDeliveries, traceDirectDelivery } from '../observability/delivery-tracing.ts';
 import { deliveryMeter, meterDeliveries, type DeliveryMetrics } from './delivery-metrics.ts';
+import type { DirectWrite, StreamOptions } from './live-stream.ts';
 
 /** Who a stream delivers to: what to do when they fall behind, and their direct path if the transport has one. */
-export type Subscriber = { onSlowConsumer: () => void; direct?: (event: ConversationEnvelope) => boolean };
+export type Subscriber = { onSlowConsumer: () => void; direct?: DirectWrite<ConversationEnvelope> };
 
 /** The live streams behind the subscriptions; permissions are checked when they start. */
 export function createRealtimeService(deps: {
@@ -27,13 +28,21 @@ export function createRealtimeService(deps: {
    * through the stream wrappers (a span per socket write when tracing, the delivery metrics),
    * the direct one around each write it makes.
    */
-  function streamed(tenantId: string, field: string, { onSlowConsumer, direct }: Subscriber, open: (options: { maxPending: number; onSlowConsumer: () => void; direct?: Subscriber['direct'] }) => AsyncGenerator<ConversationEnvelope>) {
+  function streamed(tenantId: string, field: string, { onSlowConsumer, direct }: Subscriber, open: (options: StreamOptions<ConversationEnvelope>) => AsyncGenerator<ConversationEnvelope>) {
     const meter = deliveryMeter(metrics, { tenantId, field });
+    // Counted only when a frame went out; bookkeeping that throws must not undo a delivery
+    // (the stream has to record it as emitted, or the log would send it again).
     const bookkept = direct && ((e: ConversationEnvelope) => {
-      if (!direct(e)) return false;
-      meter?.(e);
-      traceDirectDelivery(e, field);
-      return true;
+      const result = direct(e);
+      if (result === 'written') {
+        try {
+          meter?.(e);
+          traceDirectDelivery(e, field);
+        } catch {
+          // metrics and traces are best effort
+        }
+      }
+      return result;
     });
     return meterDeliveries(traceDeliveries(open({ maxPending, onSlowConsumer, direct: bookkept }), field), meter);
   }

@@ -195,6 +195,11 @@ describe('shapeOf and sharedPayload', () => {
     expect(sharedPayload(event, shapeOf(explicitNull))).toBeUndefined();
   });
 
+  it('a variable named like an Object.prototype property ($constructor) is absent unless the client sent it', () => {
+    const source = `subscription ($constructor: Boolean = true) { items { id body @include(if: $constructor) } }`;
+    expect(shapeOf(argsOf(source, {})).key).not.toBe(shapeOf(argsOf(source, { constructor: null })).key);
+  });
+
   it('an execution with errors is not shared, and that is remembered: no second execution', () => {
     const args = argsOf(`subscription { items { id broken } }`);
     const event = newEvent();
