@@ -116,6 +116,8 @@ describe('usage counters', () => {
     const [alice, bob] = (await seedUsers(server, app, 2)) as [SeededUser, SeededUser];
     const conversationId = await seedGroup(server, alice, [bob]);
     for (let i = 0; i < 5; i++) await send(alice, conversationId);
+    // Active users reach the store on the recorder's next flush: compare once alice's has.
+    await eventually(async () => expect((await usageOf(app.tenantId)).totals.monthlyActiveUsers).toBe(1));
     const before = await usageOf(app.tenantId, { granularity: 'HOUR' });
     expect(before.totals.messages).toBe(5);
     expect(await rolledMessages(app.tenantId)).toBe(0);
