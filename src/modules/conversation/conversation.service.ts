@@ -35,19 +35,21 @@ export function createConversationService(deps: {
   const view = (c: ConversationRow, viewerId: string): ConversationView => ({ ...c, viewerId });
 
   /** The conversation and the actor's role; NOT_FOUND for non-members, so nothing leaks. */
-  async function access(actor: Actor, conversationId: string, store: ConversationStore = conversations) {
-    const membership = await store.membership(actor.scope, conversationId, actor.userId);
-    const conversation = membership && (await store.byId(actor.scope, conversationId));
-    if (!membership || !conversation) throw notFound('Conversation');
-    return { conversation, role: membership.role };
-  }
-
   /** NOT_FOUND unless the actor is a member; one query (a membership implies its conversation). */
-  async function requireMembership(actor: Actor, conversationId: string) {
-    const membership = await conversations.membership(actor.scope, conversationId, actor.userId);
+  async function requireMembership(actor: Actor, conversationId: string, store: ConversationStore = conversations) {
+    const membership = await store.membership(actor.scope, conversationId, actor.userId);
     if (!membership) throw notFound('Conversation');
     return membership;
   }
+
+  /** The conversation and the actor's role in it; NOT_FOUND for non-members. */
+  async function access(actor: Actor, conversationId: string, store: ConversationStore = conversations) {
+    const membership = await requireMembership(actor, conversationId, store);
+    const conversation = await store.byId(actor.scope, conversationId);
+    if (!conversation) throw notFound('Conversation');
+    return { conversation, role: membership.role };
+  }
+
 
   async function requireUsers(scope: AppScope, ids: string[]) {
     const found = await users.byIds(scope, ids);
